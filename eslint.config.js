@@ -1,0 +1,27 @@
+// Lint rules that carry architecture, not style:
+// - provisioning/ is the engine: it must never import electron or the renderer, so the CLI,
+//   the Electron main process and the browser bridge can all drive the same code.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', '**/*.d.ts', 'renderer/dist/**', 'test-results/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['provisioning/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'electron', message: 'provisioning/ is the engine: no Electron imports (use electron/ for that).' }],
+        patterns: [
+          { group: ['electron/*'], message: 'provisioning/ must not import Electron.' },
+          { group: ['**/renderer/**', '../renderer', '../../renderer'], message: 'provisioning/ must not import the renderer.' },
+          { group: ['**/electron/**'], message: 'provisioning/ must not import electron/.' },
+        ],
+      }],
+    },
+  },
+);
