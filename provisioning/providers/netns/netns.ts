@@ -687,9 +687,15 @@ export class NetnsProvider implements NodeProvider {
       .map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
     for (const l of links) if (l.startsWith(state.tag)) left.push(`link ${l}`);
     const loops = await out('losetup', ['-n', '-O', 'NAME,BACK-FILE', '-l']).catch(() => '');
-    for (const l of loops.split('\n')) if (l.includes(dir)) left.push(`loop device ${l.trim()}`);
+    const under = (p: string | undefined) => !!p && (p === dir || p.startsWith(`${dir}/`));
+    for (const l of loops.split('\n')) if (under(l.trim().split(/\s+/)[1])) left.push(`loop device ${l.trim()}`);
     const mi = readFileSync('/proc/self/mountinfo', 'utf8');
-    for (const l of mi.split('\n')) if (l.includes(dir) || l.includes(`halab-${state.name}-`)) left.push(`mount ${l.split(' ')[4]} (${l.split(' - ')[1] ?? ''})`);
+    for (const l of mi.split('\n')) {
+      const f = l.split(' ');
+      if (under(f[4]) || under(f[3]) || (l.split(' - ')[1] ?? '').split(' ')[1]?.startsWith(`halab-${state.name}-`)) {
+        left.push(`mount ${f[4]} (${l.split(' - ')[1] ?? ''})`);
+      }
+    }
     const inodes = new Set(Object.values(state.hosts).flatMap((h) => [h.provider.netnsInode, h.provider.pidnsInode]).filter(Boolean).map(String));
     for (const e of readdirSync('/proc')) {
       if (!/^\d+$/.test(e)) continue;
