@@ -1,0 +1,36 @@
+// Machine-wide leak check, run at the end of `npm test`: no HA Lab namespace, link, loop device,
+// mount or process may remain once every test has removed its labs. Exits 1 and lists them.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
+const left: string[] = [];
+const sh = (f: string, a: string[]) => { try { return execFileSync(f, a, { encoding: 'utf8' }); } catch { return ''; } };
+
+for (const l of sh('ip', ['netns', 'list']).split('\n')) if (l.startsWith('halab-')) left.push(`network namespace ${l.split(' ')[0]}`);
+for (const l of sh('ip', ['-o', 'link', 'show']).split('\n')) {
+  const n = l.split(': ')[1]?.split('@')[0] ?? '';
+  if (/^hl[0-9a-f]{6}(br|v\d+)$/.test(n)) left.push(`link ${n}`);
+}
+for (const l of sh('losetup', ['-n', '-O', 'NAME,BACK-FILE', '-l']).split('\n')) {
+  if (/\/labs\/[a-z0-9-]+\/disks\/[^/]+\.img/.test(l)) left.push(`loop device ${l.trim()}`);
+}
+for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+  const mp = l.split(' ')[4] ?? '';
+  if (/\/labs\/[a-z0-9-]+\/ns(\/|$)/.test(mp)) left.push(`mount ${mp}`);
+}
+const rootNet = readlinkSync('/proc/self/ns/net');
+const DAEMONS = /^(etcd|haproxy|keepalived|kube-apiserver|kube-controller|kube-scheduler|kubelet|kubemark|sshd|s6-svscan|s6-supervise)$/;
+for (const e of readdirSync('/proc')) {
+  if (!/^\d+$/.test(e)) continue;
+  try {
+    const comm = readFileSync(`/proc/${e}/comm`, 'utf8').trim();
+    const net = readlinkSync(`/proc/${e}/ns/net`);
+    const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    if ((DAEMONS.test(comm) && net !== rootNet) || cmd.includes('/run/halab/service')) left.push(`process ${e} ${comm}`);
+  } catch { /* exited */ }
+}
+if (left.length) {
+  console.error(`LEAK: ${left.length} HA Lab resources are still on this machine:\n  ${left.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('leak check: no HA Lab namespace, link, loop device, mount or process is left');

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# HA Lab tests: lint + types, unit tests, then the integration tests that build real labs
+# (root only), then a leak check over the whole machine. Prints one closing line:
+# "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p test-results
+status=0
+
+echo "== lint and types"
+npx eslint . || status=1
+npx tsc --noEmit -p tsconfig.json || status=1
+
+echo "== unit tests"
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=test-results/unit.json || status=1
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== integration tests (real labs)"
+  npx vitest run --project integration --reporter=default --reporter=json --outputFile.json=test-results/integration.json || status=1
+else
+  echo "SKIP integration tests: they build real labs and need root (run: sudo npm test)"
+fi
+
+echo "== leak check (nothing of any test lab may remain)"
+npx tsx scripts/leak-check.ts || status=1
+
+npx tsx scripts/summarize-tests.ts test-results/unit.json test-results/integration.json || status=1
+exit $status
