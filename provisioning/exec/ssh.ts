@@ -3,6 +3,7 @@ const { Client } = ssh2;
 type Client = InstanceType<typeof Client>;
 import { CommandError, HalabError } from '../errors.ts';
 import type { ExecOptions, ExecResult, Remote } from './types.ts';
+import { shq } from './types.ts';
 
 export interface SshTarget {
   /** Lab host name (for messages). */
@@ -170,8 +171,14 @@ export class SshRemote implements Remote {
       })) : resolve())));
     await call((cb) => s.writeFile(tmp, content, { mode }, cb), 'write of');
     await call((cb) => s.chmod(tmp, mode, cb), 'chmod of');
-    // posix-rename@openssh.com replaces the target atomically
-    await call((cb) => s.ext_openssh_rename(tmp, remotePath, cb), 'rename onto');
+    // rename(2) replaces the target atomically: posix-rename@openssh.com where the server has it,
+    // else mv over an exec channel
+    try {
+      await call((cb) => s.ext_openssh_rename(tmp, remotePath, cb), 'rename onto');
+    } catch (err) {
+      if (!/does not support/.test(String((err as Error).message))) throw err;
+      await this.exec(`mv -f ${shq(tmp)} ${shq(remotePath)}`);
+    }
   }
 
   async close(): Promise<void> {
