@@ -13,7 +13,7 @@ const spec: LabSpec = {
   timers: { vrrpAdvertInt: 0.2, haproxyCheckInterMs: 500, haproxyCheckFall: 2, haproxyCheckRise: 2, etcdHeartbeatMs: 100, etcdElectionMs: 1000, leaseDurationS: 8, renewDeadlineS: 6, retryPeriodS: 2, nodeStatusUpdateFrequencyS: 4, nodeMonitorGracePeriodS: 16, podEvictionTolerationS: 10 },
   snapshots: { intervalS: 60, retain: 5 },
 };
-const emit = (e: any) => console.log(JSON.stringify(e));
+const emit = (e: unknown) => console.log(JSON.stringify(e));
 const cmd = process.argv[2];
 if (cmd === 'up') console.log(await up(spec, { emit }));
 if (cmd === 'down') console.log(await down(spec.name, { emit }));
