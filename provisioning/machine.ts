@@ -1,8 +1,7 @@
 import { out } from './exec/local.ts';
 
-export interface MachineNetworks {
-  cidrs: { cidr: string; source: string }[];
-}
+import type { MachineNetworks } from './spec/validate.ts';
+export type { MachineNetworks };
 
 interface IpAddr { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }
 interface IpRoute { dst: string; dev?: string; protocol?: string }

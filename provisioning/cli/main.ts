@@ -80,11 +80,19 @@ async function main(argv: string[]): Promise<number> {
       return checks.some((c) => c.required && !c.ok) ? 1 : 0;
     }
     case 'plan': {
-      const { spec, issues } = await loadSpec(pos[0]);
-      const preview = planPreview(spec, issues);
-      if (json) process.stdout.write(`${JSON.stringify(preview, null, 2)}\n`);
-      else process.stdout.write(`${formatPlan(preview)}\n`);
-      return 0;
+      try {
+        const { spec, issues } = await loadSpec(pos[0]);
+        const preview = planPreview(spec, issues);
+        if (json) process.stdout.write(`${JSON.stringify(preview, null, 2)}\n`);
+        else process.stdout.write(`${formatPlan(preview)}\n`);
+        return 0;
+      } catch (err) {
+        // a spec with errors still gets its plan drawn (when its shape allows), errors beside the hosts
+        if (!(err instanceof SpecRejected) || !err.draft || json) throw err;
+        process.stdout.write(`${formatPlan(planPreview(err.draft, err.issues))}\n`);
+        process.stderr.write(`${err.message}\n`);
+        return 2;
+      }
     }
     case 'up': {
       const { spec, issues } = await loadSpec(pos[0]);
@@ -168,7 +176,7 @@ main(process.argv.slice(2)).then(
     const json = process.argv.includes('--json');
     if (err instanceof SpecRejected) {
       if (json) process.stdout.write(`${JSON.stringify({ type: 'error', error: { code: 'SPEC_INVALID', message: err.message }, issues: err.issues })}\n`);
-      else process.stderr.write(`${err.message}\n${formatIssues(err.issues)}\n`);
+      else process.stderr.write(`${err.format()}\n`);
       process.exit(2);
     }
     if (process.env.HALAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);

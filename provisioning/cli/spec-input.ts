@@ -1,17 +1,21 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { LabSpec, SpecIssue } from '../api/types.ts';
 import { HalabError } from '../errors.ts';
 import { machineNetworks } from '../machine.ts';
 import { bridgeName } from '../providers/netns/netns.ts';
 import { labTag, readState } from '../state/store.ts';
+import { parseSpecText } from '../spec/parse.ts';
 import { validateSpec } from '../spec/validate.ts';
+import { formatIssues } from '../spec/format.ts';
 
-/** A spec with errors: nothing was created. Carries every issue. */
+/** A spec with errors: nothing was created. Carries every issue, and a draft for the plan view. */
 export class SpecRejected extends Error {
-  constructor(readonly issues: SpecIssue[], source: string) {
+  constructor(readonly issues: SpecIssue[], readonly source: string, readonly draft?: LabSpec, readonly locate?: (p: string) => { line: number; col: number } | undefined) {
     const n = issues.filter((i) => i.severity === 'error').length;
     super(`${source}: ${n} error${n === 1 ? '' : 's'} in the lab spec; nothing was created`);
+  }
+  format(): string {
+    return `${this.message}\n${formatIssues(this.issues, { locate: this.locate, source: this.source })}`;
   }
 }
 
@@ -19,6 +23,7 @@ export class SpecRejected extends Error {
 export async function loadSpec(path?: string): Promise<{ spec: LabSpec; issues: SpecIssue[] }> {
   let input: unknown = {};
   const source = path ?? 'built-in reference lab';
+  let locate: SpecRejected['locate'];
   if (path) {
     let text: string;
     try {
@@ -28,18 +33,15 @@ export async function loadSpec(path?: string): Promise<{ spec: LabSpec; issues: 
         fix: 'give the path of a YAML file, e.g. examples/reference-lab.yaml',
       });
     }
-    try {
-      input = parseYaml(text) ?? {};
-    } catch (err) {
-      const e = err as YAMLParseError;
-      const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
-      throw new SpecRejected([{ severity: 'error', path: where, message: `not valid YAML: ${e.message.split('\n')[0]}`, fix: 'fix the YAML syntax at that line' }], source);
-    }
+    const parsed = parseSpecText(text, path);
+    locate = parsed.locate;
+    if (parsed.issues.some((i) => i.severity === 'error')) throw new SpecRejected(parsed.issues, source, undefined, locate);
+    input = parsed.data ?? {};
   }
   // a lab that already exists has its own bridge on the machine: that is not an overlap
-  const name = typeof (input as { name?: unknown }).name === 'string' ? (input as { name: string }).name : 'halab';
+  const name = typeof (input as { name?: unknown })?.name === 'string' ? (input as { name: string }).name : 'halab';
   const own = /^[a-z0-9-]{1,20}$/.test(name) && (await readState(name).catch(() => undefined)) ? [bridgeName(labTag(name))] : [];
   const res = validateSpec(input, await machineNetworks(own));
-  if (!res.spec) throw new SpecRejected(res.issues, source);
+  if (!res.spec) throw new SpecRejected(res.issues, source, res.draft, locate);
   return { spec: res.spec, issues: res.issues };
 }

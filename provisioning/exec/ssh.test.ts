@@ -31,7 +31,7 @@ beforeAll(async () => {
   server = new Server({ hostKeys: [hostKey.private] }, (client) => {
     connections++;
     client.on('authentication', (ctx) => {
-      if (ctx.method === 'publickey' && ctx.key.data.equals(utils.parseKey(clientKey.public).getPublicSSH() as Buffer)) ctx.accept();
+      if (ctx.method === 'publickey' && ctx.key.data.equals((utils.parseKey(clientKey.public) as ssh2.ParsedKey).getPublicSSH())) ctx.accept();
       else ctx.reject(['publickey']);
     });
     client.on('ready', () => {
