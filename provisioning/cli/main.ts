@@ -124,7 +124,6 @@ async function main(argv: string[]): Promise<number> {
       }
       fail(res.error!, json);
     }
-    // eslint-disable-next-line no-fallthrough
     case 'down': {
       const name = await resolveLab(pos[0] ?? (values.lab as string | undefined));
       if (!(await readState(name))) fail({ code: 'NO_LAB', message: `there is no lab named ${name}`, fix: 'see `halab list`' }, json);
