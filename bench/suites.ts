@@ -23,7 +23,7 @@ export const benches: Bench[] = [
       const steps: Record<string, number> = {};
       const emit = (e: EngineEvent) => { if (e.type === 'step:end') steps[e.stepId] = e.durationMs; };
       const t0 = Date.now();
-      const res = await up(spec, { emit });
+      const res = await up(spec, { emit, hostsOnly: true });
       const total = Date.now() - t0;
       if (!res.ok) throw new Error(res.error?.message);
       console.log(`  nothing -> all 7 hosts reachable over SSH: ${fmt(total)}`);

@@ -20,6 +20,7 @@ usage:
   halab doctor [--json]                 check every prerequisite, with the command that fixes it
   halab plan [SPEC] [--json]            validate a lab spec and show hosts, addresses, disks, ports, quorum
   halab up [SPEC] [--json] [--keep]     create the lab (or finish creating it: re-running resumes)
+           [--hosts-only]               only the hosts (namespaces, disks, sshd), no Kubernetes
   halab status [LAB] [--json]           hosts, services, restarts
   halab ssh HOST [--lab LAB] [-- CMD]   a shell (or one command) on a lab host, over SSH
   halab down [LAB] [--json]             remove the lab and everything it created
@@ -60,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: false,
     options: {
-      json: { type: 'boolean' }, keep: { type: 'boolean' }, lab: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' }, keep: { type: 'boolean' }, 'hosts-only': { type: 'boolean' }, lab: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       yes: { type: 'boolean', short: 'y' }, step: { type: 'boolean' }, out: { type: 'string', short: 'o' },
       port: { type: 'string' }, host: { type: 'string' }, master: { type: 'string' },
     },
@@ -112,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
       process.on('SIGINT', onSig);
       process.on('SIGTERM', onSig);
       const r = tee(json ? ndjsonRenderer() : ttyRenderer(), fileLogger(join(labDir(spec.name), 'logs', 'halab.log')));
-      const res = await engine.up(spec, { emit: r.emit, signal: ac.signal, keepOnFailure: values.keep === true });
+      const res = await engine.up(spec, { emit: r.emit, signal: ac.signal, keepOnFailure: values.keep === true, hostsOnly: values['hosts-only'] === true });
       r.close();
       if (res.ok) {
         if (!json) process.stderr.write(`lab ${spec.name} is ready: \`halab status\`, \`halab ssh m1\`, \`halab down\`\n`);

@@ -6,11 +6,15 @@ import { SshRemote } from '../exec/ssh.ts';
 import type { Remote } from '../exec/types.ts';
 import { Supervisor } from '../hosts/supervisor.ts';
 import { getProvider } from '../providers/index.ts';
+import { bootstrapSteps } from '../plans/index.ts';
 import type { LabContext } from '../providers/types.ts';
 import { acquireLock, labDir, labTag, readState, writeState } from '../state/store.ts';
 import { runSteps, type Emit, type RunResult, type Step } from './runner.ts';
 
-/** Extra steps after the hosts exist (the control plane, issue 3), chosen by the bootstrap mode. */
+/**
+ * Steps after the hosts exist. By default the bootstrap's (plans/index.ts); a test may register
+ * its own list instead to build only part of a lab.
+ */
 export type PlanExtension = (spec: LabSpec) => Step<LabContext>[];
 const extensions: PlanExtension[] = [];
 export function registerPlanExtension(ext: PlanExtension) {
@@ -68,14 +72,18 @@ export interface UpOptions {
   signal?: AbortSignal;
   /** Keep a half-built lab after a failure (default: tear it down). */
   keepOnFailure?: boolean;
+  /** Create the hosts only (no Kubernetes): for debugging and for the provider's own tests. */
+  hostsOnly?: boolean;
 }
 
 function sameSpec(a: LabSpec, b: LabSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-export function planSteps(spec: LabSpec): Step<LabContext>[] {
-  return [...getProvider(spec.provider).createSteps(), ...extensions.flatMap((e) => e(spec))];
+export function planSteps(spec: LabSpec, o: { hostsOnly?: boolean } = {}): Step<LabContext>[] {
+  const hosts = getProvider(spec.provider).createSteps();
+  if (o.hostsOnly) return hosts;
+  return [...hosts, ...(extensions.length ? extensions.flatMap((e) => e(spec)) : bootstrapSteps(spec))];
 }
 
 /**
@@ -84,6 +92,7 @@ export function planSteps(spec: LabSpec): Step<LabContext>[] {
  */
 export async function up(spec: LabSpec, o: UpOptions): Promise<RunResult> {
   const provider = getProvider(spec.provider);
+  const steps = planSteps(spec, { hostsOnly: o.hostsOnly });
   const missing = (await provider.preflight()).filter((c) => c.required && !c.ok);
   if (missing.length) {
     throw new HalabError('PREREQUISITES', `missing prerequisites: ${missing.map((c) => c.title).join(', ')}`, {
@@ -106,7 +115,7 @@ export async function up(spec: LabSpec, o: UpOptions): Promise<RunResult> {
     state.phase = 'creating';
     await lab.save();
     const res = await runSteps<LabContext>({
-      lab: spec.name, action: 'up', steps: planSteps(spec), ctx: lab, emit: o.emit, signal: o.signal,
+      lab: spec.name, action: 'up', steps, ctx: lab, emit: o.emit, signal: o.signal,
       onStepDone: async (id) => {
         if (!state.completedSteps.includes(id)) state.completedSteps.push(id);
         await lab.save();

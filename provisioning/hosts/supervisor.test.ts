@@ -61,3 +61,19 @@ describe('Supervisor over a Remote', () => {
     expect(await sv.status()).toEqual([{ name: 'haproxy', up: true, pid: 42, uptimeS: 7, restarts: 1 }]);
   });
 });
+
+describe('Supervisor.ensure', () => {
+  it('leaves an identical live service alone, rewrites a changed one, installs a new one', async () => {
+    const def = { name: 'kube-scheduler', command: ['kube-scheduler', '--v=2'] };
+    const run = serviceFiles(def).find((f) => f.path.endsWith('/kube-scheduler/run'))!.content;
+    const same = new FakeRemote((c) => (c.startsWith('cat ') ? `${run}@@halab@@\nLIVE\n` : ''));
+    expect(await new Supervisor(same).ensure(def)).toBe('unchanged');
+    expect(same.files.size).toBe(0);
+    const changed = new FakeRemote((c) => (c.startsWith('cat ') ? `${run.replace('--v=2', '--v=4')}@@halab@@\nLIVE\n` : ''));
+    expect(await new Supervisor(changed).ensure(def)).toBe('updated');
+    expect(changed.commands.at(-1)).toContain('s6-svc -r /run/halab/service/kube-scheduler');
+    const fresh = new FakeRemote((c) => (c.startsWith('cat ') ? '@@halab@@\n' : ''));
+    expect(await new Supervisor(fresh).ensure(def)).toBe('installed');
+    expect(fresh.files.get('/etc/halab/sv/kube-scheduler/run')?.content).toBe(run);
+  });
+});

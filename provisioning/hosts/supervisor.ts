@@ -88,6 +88,20 @@ export class Supervisor {
     await this.remote.exec(activateScript(def.name, opts.restart ?? false));
   }
 
+  /**
+   * Idempotent install: writes and activates the service only if its run script differs from
+   * what the host has (or it is not live yet); restarts it when it changed.
+   */
+  async ensure(def: ServiceDef): Promise<'installed' | 'updated' | 'unchanged'> {
+    const want = serviceFiles(def).find((f) => f.path.endsWith('/run') && !f.path.endsWith('/log/run'))!.content;
+    const r = await this.remote.exec(`cat ${SV_DIR}/${def.name}/run 2>/dev/null; echo '@@halab@@'; test -d ${SCAN_DIR}/${def.name} && echo LIVE`, { allowFail: true });
+    const [have, rest = ''] = r.stdout.split('@@halab@@\n');
+    const live = rest.trim() === 'LIVE';
+    if (live && have === want) return 'unchanged';
+    await this.install(def, { restart: live });
+    return live ? 'updated' : 'installed';
+  }
+
   private dir(name: string) {
     return `${SCAN_DIR}/${name}`;
   }

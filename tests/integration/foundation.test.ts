@@ -34,13 +34,13 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
   });
 
   it('a killed `halab up` is finished by the next run', async () => {
-    const { pid, events } = await cliUpUntil(home, specPath, (e) => e.type === 'step:end' && e.stepId === 'netns:filesystems');
+    const { pid, events } = await cliUpUntil(home, specPath, ['--hosts-only'], (e) => e.type === 'step:end' && e.stepId === 'netns:filesystems');
     process.kill(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 300));
     expect(events.some((e) => e.type === 'run:end')).toBe(false);
     const st = JSON.parse(readFileSync(join(home, 'labs', LAB, 'state.json'), 'utf8'));
     expect(st.phase).toBe('creating');
-    const r = cli(home, ['up', specPath, '--json']);
+    const r = cli(home, ['up', specPath, '--json', '--hosts-only']);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const ev = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     // the steps finished before the kill are recognised as done, the rest run now
@@ -121,7 +121,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
 
   it('`halab up` on a ready lab changes nothing', async () => {
     const before = JSON.parse(readFileSync(join(home, 'labs', LAB, 'state.json'), 'utf8'));
-    const r = cli(home, ['up', specPath, '--json']);
+    const r = cli(home, ['up', specPath, '--json', '--hosts-only']);
     expect(r.code, r.stderr).toBe(0);
     const ev = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const ends = ev.filter((e) => e.type === 'step:end');
@@ -176,7 +176,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
   });
 
   it('a second lab with another name and subnet runs beside the first', async () => {
-    const r = cli(home, ['up', spec2Path]);
+    const r = cli(home, ['up', spec2Path, '--hosts-only']);
     expect(r.code, r.stderr).toBe(0);
     const l1 = await LabHandle.open(LAB);
     const l2 = await LabHandle.open(LAB2);

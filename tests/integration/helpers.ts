@@ -39,9 +39,9 @@ export function cli(home: string, args: string[], timeoutMs = 300_000): CliResul
 }
 
 /** Start `halab up --json` and resolve with the child when `until(event)` is true (to kill it mid-way). */
-export function cliUpUntil(home: string, specPath: string, until: (e: EngineEvent) => boolean): Promise<{ pid: number; events: EngineEvent[] }> {
+export function cliUpUntil(home: string, specPath: string, extra: string[], until: (e: EngineEvent) => boolean): Promise<{ pid: number; events: EngineEvent[] }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(HALAB, ['up', specPath, '--json'], { env: { ...process.env, HALAB_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(HALAB, ['up', specPath, '--json', ...extra], { env: { ...process.env, HALAB_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
     const events: EngineEvent[] = [];
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
