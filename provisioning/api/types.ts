@@ -195,8 +195,23 @@ export interface LabStatus {
   provider: ProviderName;
   vip: string;
   hosts: HostStatus[];
-  /** Filled in once the control plane exists (issue 3). */
-  controlPlane?: Record<string, unknown>;
+  /** Present once the lab has a control plane (not for `up --hosts-only`). */
+  controlPlane?: ControlPlaneStatus;
+}
+
+export interface ControlPlaneStatus {
+  /** The LB holding the VIP (undefined: none, or more than one reachable holder). */
+  vipHolder?: string;
+  /** `kubectl get --raw /readyz` through the VIP answered ok. */
+  apiViaVip: boolean;
+  lbs: { name: string; reachable: boolean; vrrpState?: string; hasVip: boolean; backends: { server: string; up: boolean; lastCheck?: string }[] }[];
+  etcd: { name: string; healthy: boolean; leader: boolean; dbSizeBytes?: number; revision?: number; error?: string }[];
+  etcdLeader?: string;
+  lastGoodSnapshot?: { master: string; file: string; ageS: number; revision?: number; sizeBytes: number };
+  badSnapshots: number;
+  apiservers: { name: string; ready: boolean }[];
+  leases: { name: string; holder?: string }[];
+  nodes: { name: string; ready: boolean; reason?: string }[];
 }
 
 export interface LabSummary {

@@ -17,5 +17,7 @@ export interface ExtraCommand {
   run(input: CommandInput): Promise<number>;
 }
 
-export const extraCommands: ExtraCommand[] = [];
+import { clusterCommands } from './cluster.ts';
+
+export const extraCommands: ExtraCommand[] = [...clusterCommands];
 export type { HalabError };

@@ -25,7 +25,7 @@ usage:
   halab ssh HOST [--lab LAB] [-- CMD]   a shell (or one command) on a lab host, over SSH
   halab down [LAB] [--json]             remove the lab and everything it created
   halab list [--json]                   labs on this machine
-${extraCommands.map((c) => `  ${c.usage.padEnd(38)}${c.summary}`).join('\n')}
+${extraCommands.map((c) => `  halab ${c.usage.padEnd(32)}${c.summary}`).join('\n')}
 
 SPEC is a YAML lab spec (see examples/reference-lab.yaml); without one, the built-in reference
 lab "halab" is used (2 load balancers, 3 masters, 2 workers in 10.213.0.0/24).

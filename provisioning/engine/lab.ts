@@ -9,6 +9,7 @@ import { getProvider } from '../providers/index.ts';
 import { bootstrapSteps } from '../plans/index.ts';
 import type { LabContext } from '../providers/types.ts';
 import { acquireLock, labDir, labTag, readState, writeState } from '../state/store.ts';
+import { controlPlaneStatus } from './cp-status.ts';
 import { runSteps, type Emit, type RunResult, type Step } from './runner.ts';
 
 /**
@@ -200,7 +201,9 @@ export async function status(name: string): Promise<LabStatus> {
         return { ...base, error: toErrorInfo(err).message };
       }
     }));
-    return { lab: name, phase: lab.state.phase, provider: lab.state.spec.provider, vip: lab.state.spec.vip, hosts };
+    const hasCluster = lab.state.completedSteps.includes('control-plane:start');
+    const controlPlane = hasCluster ? await controlPlaneStatus(lab) : undefined;
+    return { lab: name, phase: lab.state.phase, provider: lab.state.spec.provider, vip: lab.state.spec.vip, hosts, controlPlane };
   } finally {
     await lab.close();
   }

@@ -1,0 +1,81 @@
+// `halab kubeconfig` and `halab snapshot save|list`.
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { LabHandle } from '../engine/lab.ts';
+import { HalabError } from '../errors.ts';
+import { adminKubeconfig } from '../k8s/kubectl.ts';
+import { listSnapshotsReport, saveSnapshot, type SnapshotInfo } from '../snapshots/index.ts';
+import type { CommandInput, ExtraCommand } from './extra.ts';
+
+async function withLab<T>(input: CommandInput, fn: (lab: LabHandle) => Promise<T>): Promise<T> {
+  const lab = await LabHandle.open(await input.resolveLab((input.values.lab as string | undefined) ?? undefined));
+  try {
+    return await fn(lab);
+  } finally {
+    await lab.close();
+  }
+}
+
+const size = (b: number) => (b < 1024 * 1024 ? `${(b / 1024).toFixed(0)} KiB` : `${(b / 1024 / 1024).toFixed(1)} MiB`);
+const age = (s: number) => (s < 120 ? `${Math.round(s)}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`);
+
+export function formatSnapshots(list: SnapshotInfo[]): string {
+  if (!list.length) return 'no snapshots yet (take one with `halab snapshot save`)\n';
+  const rows = [`${'MASTER'.padEnd(8)}${'FILE'.padEnd(48)}${'SIZE'.padEnd(10)}${'AGE'.padEnd(7)}${'STATUS'.padEnd(8)}DETAIL`];
+  for (const s of list) {
+    const detail = s.status === 'good' ? `revision ${s.revision}, ${s.keys} keys, hash ${s.hash}` : s.error ?? '';
+    rows.push(`${s.master.padEnd(8)}${s.file.padEnd(48)}${size(s.sizeBytes).padEnd(10)}${age(s.ageS).padEnd(7)}${(s.status === 'good' ? 'good' : 'BAD').padEnd(8)}${detail}`);
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+export const clusterCommands: ExtraCommand[] = [
+  {
+    name: 'kubeconfig',
+    usage: 'kubeconfig [LAB] [-o FILE]',
+    summary: 'write an admin kubeconfig for the VIP (kubectl, k9s, Lens)',
+    async run(input) {
+      const name = await input.resolveLab(input.pos[0] ?? (input.values.lab as string | undefined));
+      const lab = await LabHandle.open(name);
+      await lab.close();
+      const src = adminKubeconfig(lab.dir);
+      const out = resolve((input.values.out as string | undefined) ?? `${homedir()}/.kube/halab-${name}.conf`);
+      await mkdir(dirname(out), { recursive: true });
+      await copyFile(src, out).catch(() => {
+        throw new HalabError('NO_KUBECONFIG', `lab ${name} has no admin kubeconfig yet`, { fix: 'run `halab up` to finish the lab' });
+      });
+      if (input.json) process.stdout.write(`${JSON.stringify({ path: out, server: `https://${lab.state.spec.vip}:6443` })}\n`);
+      else process.stdout.write(`wrote ${out} (server https://${lab.state.spec.vip}:6443, user: cluster admin)\n  export KUBECONFIG=${out}\n  kubectl get nodes\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'snapshot',
+    usage: 'snapshot save|list [--lab LAB]',
+    summary: 'take a verified etcd snapshot onto a master\'s snapshot disk, or list them with their status',
+    async run(input) {
+      const sub = input.pos[0];
+      if (sub === 'save') {
+        return withLab(input, async (lab) => {
+          const s = await saveSnapshot(lab, input.values.master as string | undefined);
+          if (input.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+          else process.stdout.write(formatSnapshots([s]));
+          return s.status === 'good' ? 0 : 1;
+        });
+      }
+      if (sub === 'list' || sub === undefined) {
+        return withLab(input, async (lab) => {
+          const r = await listSnapshotsReport(lab);
+          if (input.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+          else {
+            process.stdout.write(formatSnapshots(r.snapshots));
+            for (const u of r.unreachable) process.stderr.write(`  ${u.master}: cannot list (${u.error})\n`);
+          }
+          return 0;
+        });
+      }
+      throw new HalabError('USAGE', `unknown snapshot command "${sub}"`, { fix: 'halab snapshot save | halab snapshot list' });
+    },
+  },
+];
