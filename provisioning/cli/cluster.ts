@@ -22,10 +22,10 @@ const age = (s: number) => (s < 120 ? `${Math.round(s)}s` : s < 7200 ? `${Math.r
 
 export function formatSnapshots(list: SnapshotInfo[]): string {
   if (!list.length) return 'no snapshots yet (take one with `halab snapshot save`)\n';
-  const rows = [`${'MASTER'.padEnd(8)}${'FILE'.padEnd(48)}${'SIZE'.padEnd(10)}${'AGE'.padEnd(7)}${'STATUS'.padEnd(8)}DETAIL`];
+  const rows = [`${'MASTER'.padEnd(8)}${'FILE'.padEnd(50)}${'SIZE'.padEnd(10)}${'AGE'.padEnd(7)}${'STATUS'.padEnd(8)}DETAIL`];
   for (const s of list) {
     const detail = s.status === 'good' ? `revision ${s.revision}, ${s.keys} keys, hash ${s.hash}` : s.error ?? '';
-    rows.push(`${s.master.padEnd(8)}${s.file.padEnd(48)}${size(s.sizeBytes).padEnd(10)}${age(s.ageS).padEnd(7)}${(s.status === 'good' ? 'good' : 'BAD').padEnd(8)}${detail}`);
+    rows.push(`${s.master.padEnd(8)}${s.file.padEnd(50)}${size(s.sizeBytes).padEnd(10)}${age(s.ageS).padEnd(7)}${(s.status === 'good' ? 'good' : 'BAD').padEnd(8)}${detail}`);
   }
   return `${rows.join('\n')}\n`;
 }

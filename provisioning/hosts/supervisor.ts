@@ -74,6 +74,8 @@ export function activateScript(name: string, restart: boolean): string {
     `  cp -a ${SV_DIR}/${name} ${SCAN_DIR}/.${name}.tmp && mv ${SCAN_DIR}/.${name}.tmp ${live}`,
     `  s6-svscanctl -a ${SCAN_DIR}`,
     `fi`,
+    // s6-svc can only talk to the service once its s6-supervise listens: wait for it (max 5 s)
+    `i=0; until s6-svok ${live}; do i=$((i+1)); [ $i -gt 100 ] && { echo "s6 did not pick up ${name}" >&2; exit 1; }; sleep 0.05; done`,
   ].join('\n');
 }
 

@@ -10,6 +10,10 @@ import { run, ok, out } from '../../exec/local.ts';
 import { shq } from '../../exec/types.ts';
 import { SV_DIR, SCAN_DIR, LOG_DIR, serviceFiles } from '../../hosts/supervisor.ts';
 import type { LabContext, NodeProvider, PowerAction } from '../types.ts';
+import { cacheRoot } from '../../artifacts/kubernetes.ts';
+
+/** Inside every host, the machine's HA Lab cache (Kubernetes binaries) appears read-only here. */
+export const HOST_CACHE = '/mnt/halab/cache';
 import { gatewayOf, prefixOf, parseSize } from './util.ts';
 
 /**
@@ -350,6 +354,8 @@ export class NetnsProvider implements NodeProvider {
     await fs.chmod(join(d, 'root'), 0o700);
     await fs.writeFile(p.mnt(h), '');
     await fs.writeFile(p.uts(h), '');
+    const cache = cacheRoot();
+    await fs.mkdir(cache, { recursive: true });
     const hostname = h;
     const hostsFile = [
       '127.0.0.1 localhost',
@@ -360,6 +366,10 @@ export class NetnsProvider implements NodeProvider {
       `hostname ${shq(hostname)}`,
       `mount -t overlay ${shq(`halab-${state.name}-${h}-etc`)} -o lowerdir=/etc,upperdir=${shq(join(d, 'etc.upper'))},workdir=${shq(join(d, 'etc.work'))} /etc`,
       `mount -t overlay ${shq(`halab-${state.name}-${h}-varlib`)} -o lowerdir=/var/lib,upperdir=${shq(join(d, 'varlib.upper'))},workdir=${shq(join(d, 'varlib.work'))} /var/lib`,
+      // the cache must be bound before /root (where it usually lives) is covered
+      // /mnt (for temporary mounts, present on every Debian/Ubuntu) becomes the host's own tmpfs
+      `mkdir -p /mnt && mount -t tmpfs -o mode=0755,size=1m ${shq(`halab-${state.name}-${h}-mnt`)} /mnt`,
+      `mkdir -p ${HOST_CACHE} && mount --bind ${shq(cache)} ${HOST_CACHE} && mount -o remount,bind,ro ${HOST_CACHE}`,
       `mount --bind ${shq(join(d, 'root'))} /root`,
       `mount --bind ${shq(join(d, 'log'))} /var/log`,
       // this namespace's copies of /run/netns and of the lab's ns files would pin those namespaces
@@ -372,6 +382,8 @@ export class NetnsProvider implements NodeProvider {
       `cat > /etc/hosts <<'EOF'\n${hostsFile}EOF`,
       // no stale daemons' pid files or sockets from the real machine
       `rm -f /etc/ssh/ssh_host_*`,
+      // last: the lab directory itself may live under /tmp
+      `mount -t tmpfs -o mode=1777,size=256m ${shq(`halab-${state.name}-${h}-tmp`)} /tmp`,
     ].join('\n');
     t.log(`mount, UTS and filesystem view for ${h}`, { host: h });
     await run('nsenter', [`--net=/run/netns/${nsName(state.name, h)}`,
@@ -598,10 +610,19 @@ export class NetnsProvider implements NodeProvider {
     }
   }
 
+  /**
+   * Only directories under the HA Lab cache can be shared: every host sees the cache read-only
+   * at HOST_CACHE (bound when the host was made); this binds the wanted part at `hostPath`.
+   */
   async shareDirectory(ctx: LabContext, host: string, localDir: string, hostPath: string): Promise<void> {
+    const cache = cacheRoot();
+    if (!localDir.startsWith(`${cache}/`)) {
+      throw new HalabError('NOT_SHAREABLE', `${localDir} is not in the HA Lab cache (${cache})`, { fix: 'put shared artifacts under the cache directory' });
+    }
+    const inHost = `${HOST_CACHE}/${localDir.slice(cache.length + 1)}`;
     await this.hostSh(ctx.state, ctx.dir, host, [
       `mkdir -p ${shq(hostPath)}`,
-      `if ! mountpoint -q ${shq(hostPath)}; then mount --bind ${shq(localDir)} ${shq(hostPath)} && mount -o remount,bind,ro ${shq(hostPath)}; fi`,
+      `if ! mountpoint -q ${shq(hostPath)}; then mount --bind ${shq(inHost)} ${shq(hostPath)} && mount -o remount,bind,ro ${shq(hostPath)}; fi`,
     ].join('\n'));
   }
 

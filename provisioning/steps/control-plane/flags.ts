@@ -12,7 +12,7 @@ export const CONTROL_PLANE = ['kube-apiserver', 'kube-controller-manager', 'kube
 export type ControlPlaneComponent = (typeof CONTROL_PLANE)[number];
 
 /** Where the Kubernetes binaries appear on every host (netns: a read-only bind mount of the cache). */
-export const KUBE_BIN = '/opt/halab/kubernetes/bin';
+export const KUBE_BIN = '/mnt/halab/kubernetes/bin';
 export const KUBEADM_CONFIG = '/etc/halab/kubeadm.yaml';
 export const MANIFEST_DIR = '/etc/kubernetes/manifests';
 
