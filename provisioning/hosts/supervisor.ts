@@ -112,6 +112,8 @@ export class Supervisor {
   async stop(name: string, waitMs = 10_000) {
     await this.remote.exec(`s6-svc -d ${this.dir(name)} && s6-svwait -D -t ${waitMs} ${this.dir(name)}`);
   }
+  /** Stop restarting it: the running process is left alone, but once it dies it stays down (s6-svc -O). */
+  async once(name: string) { await this.remote.exec(`s6-svc -O ${this.dir(name)}`); }
   async restart(name: string) { await this.remote.exec(`s6-svc -r ${this.dir(name)}`); }
   /** Send a signal (e.g. KILL); s6 restarts the service unless it is wanted down. */
   async signal(name: string, sig: 'KILL' | 'TERM' | 'STOP' | 'CONT' | 'HUP') {

@@ -581,14 +581,23 @@ export class NetnsProvider implements NodeProvider {
     const init = Number(hs.provider.initPid ?? 0);
     switch (action) {
       case 'off': {
+        // the cable goes first: a powered-off host answers nothing, not even ARP for its
+        // addresses (the namespace's kernel stack would otherwise keep answering)
+        await run('ip', ['link', 'set', String(hs.provider.veth), 'down']);
         if (!this.booted(state, host)) return;
         // SIGKILL to a PID namespace's PID 1 kills every process in it at once: the power cord
         process.kill(init, 'SIGKILL');
         await waitFor(`${host} to power off`, () => pidsInNamespace('pid', String(hs.provider.pidnsInode)).length === 0, 10_000);
+        // addresses a daemon added (a VIP) vanish with a real power-off too
+        const ns = nsName(state.name, host);
+        await run('ip', ['-n', ns, 'addr', 'flush', 'dev', 'eth0']);
+        await run('ip', ['-n', ns, 'addr', 'add', `${hs.address}/${prefixOf(state.spec.subnet)}`, 'dev', 'eth0']);
+        await run('ip', ['-n', ns, 'route', 'replace', 'default', 'via', gatewayOf(state.spec.subnet)]);
         await ctx.remote(host).close();
         return;
       }
       case 'on': {
+        await run('ip', ['link', 'set', String(hs.provider.veth), 'up']);
         if (this.booted(state, host)) return;
         await this.boot(ctx, host, { signal: new AbortController().signal, log: () => {}, progress: () => {} });
         await ctx.save();
