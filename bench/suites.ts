@@ -14,6 +14,33 @@ async function benchSpec(name: string, subnet: string, extra: Record<string, unk
   return v.spec;
 }
 
+async function clusterBench() {
+  const spec = await benchSpec('benchcp', '10.213.91.0/24');
+  const steps: [string, number][] = [];
+  const emit = (e: EngineEvent) => { if (e.type === 'step:end') steps.push([e.stepId, e.durationMs]); };
+  const t0 = Date.now();
+  const res = await up(spec, { emit });
+  const total = Date.now() - t0;
+  if (!res.ok) throw new Error(res.error?.message);
+  console.log(`  nothing -> ready control plane (API through the VIP, etcd 3/3, 3 apiservers behind both HAProxies, VIP on lb1, leases held, 2 hollow nodes Ready): ${fmt(total)}`);
+  for (const [id, ms] of steps) console.log(`    ${id.padEnd(26)} ${fmt(ms)}`);
+  const lab = await LabHandle.open(spec.name);
+  try {
+    const mem = await labMemory(lab);
+    console.log(`  memory of all lab processes: ${mem.processes} processes, PSS ${mem.pssMiB.toFixed(0)} MiB (RSS sum ${mem.rssMiB.toFixed(0)} MiB)`);
+    for (const [c, v] of Object.entries(mem.byCommand).sort((a, b) => b[1].pssMiB - a[1].pssMiB)) {
+      if (v.pssMiB >= 1) console.log(`    ${c.padEnd(24)} x${v.n}  ${v.pssMiB.toFixed(1)} MiB`);
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    console.log(`  CPU at idle (20 s): ${(await labCpu(lab, 20)).toFixed(0)} % of one core (2 cores = 200 %)`);
+  } finally {
+    await lab.close();
+  }
+  const t1 = Date.now();
+  const d = await down(spec.name, { emit: () => {} });
+  console.log(`  halab down: ${fmt(Date.now() - t1)} (leftovers: ${d.leftovers.length})`);
+}
+
 export const benches: Bench[] = [
   {
     name: 'hosts',
@@ -39,4 +66,5 @@ export const benches: Bench[] = [
       console.log(`  halab down: ${fmt(Date.now() - t1)} (leftovers: ${d.leftovers.length})`);
     },
   },
+  { name: 'cluster', title: 'Control plane: the reference lab from nothing to ready (fast path, binaries cached)', run: clusterBench },
 ];

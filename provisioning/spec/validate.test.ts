@@ -445,3 +445,11 @@ describe('helpers', () => {
     expect(sorted.map((s) => `${s.severity} ${s.path}`)).toEqual(['error ', 'error zzz', 'error name', 'error hosts[2].name', 'error hosts[10].name', 'error timers.x', 'warning hosts']);
   });
 });
+
+describe('vrrpAdvertInt granularity', () => {
+  it('refuses an interval that is not a whole number of centiseconds', () => {
+    const r = validateSpec({ timers: { vrrpAdvertInt: 0.125 } }, { cidrs: [] });
+    expect(r.issues).toContainEqual({ severity: 'error', path: 'timers.vrrpAdvertInt', message: 'vrrpAdvertInt 0.125 is not a whole number of centiseconds: VRRP advertises in steps of 0.01 s', fix: 'round it, e.g. 0.13' });
+    expect(validateSpec({ timers: { vrrpAdvertInt: 0.35 } }, { cidrs: [] }).issues.filter((i) => i.path === 'timers.vrrpAdvertInt')).toEqual([]);
+  });
+});

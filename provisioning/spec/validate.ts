@@ -501,6 +501,15 @@ function round(n: number): number {
 
 function checkTimers(t: Partial<TimerSpec>, out: SpecIssue[]): void {
   const { leaseDurationS: lease, renewDeadlineS: renew, retryPeriodS: retry } = t;
+  const advert = t.vrrpAdvertInt;
+  if (typeof advert === 'number' && advert >= 0.01 && Math.abs(Math.round(advert * 100) - advert * 100) > 1e-6) {
+    out.push({
+      severity: 'error',
+      path: 'timers.vrrpAdvertInt',
+      message: `vrrpAdvertInt ${advert} is not a whole number of centiseconds: VRRP advertises in steps of 0.01 s`,
+      fix: `round it, e.g. ${Math.max(0.01, Math.round(advert * 100) / 100)}`,
+    });
+  }
   if (lease !== undefined && renew !== undefined && renew >= lease) {
     out.push({
       severity: 'error',
