@@ -1,0 +1,208 @@
+// Issue "HA control plane": `halab up` on the reference layout ends with a working HA cluster,
+// every client through the VIP; snapshots are scheduled and verified; a broken LB template stops
+// `up` with the validator's message and leaves nothing; `halab down` leaves nothing.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LabHandle } from '../../provisioning/engine/lab.ts';
+import { kubectl, kubectlJson, leases, nodes } from '../../provisioning/k8s/kubectl.ts';
+import { etcdctl } from '../../provisioning/steps/etcd/index.ts';
+import { haproxyBackends, vrrpStates } from '../../provisioning/steps/lb/status.ts';
+import { listSnapshots } from '../../provisioning/snapshots/index.ts';
+import { cli, freshHome, leaks, removeHome, skipUnlessRoot, writeSpec } from './helpers.ts';
+
+const skip = skipUnlessRoot();
+const LAB = 'itcp';
+// the reference layout in a subnet of our own, with a short snapshot interval so the schedule can be seen
+const SPEC = `name: ${LAB}\nsubnet: 10.213.62.0/24\nsnapshots: { intervalS: 15, retain: 3 }\n`;
+const BROKEN = 'itbroken';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!!skip)('control plane on the netns lab', () => {
+  let home = '';
+  let lab: LabHandle;
+  let upStdout = '';
+
+  beforeAll(async () => {
+    home = freshHome('cp');
+    const r = cli(home, ['up', writeSpec(home, 'lab.yaml', SPEC), '--json'], 600_000);
+    upStdout = r.stdout;
+    if (r.code !== 0) throw new Error(`halab up failed (${r.code}):\n${r.stderr}\n${r.stdout.slice(-3000)}`);
+    lab = await LabHandle.open(LAB);
+  });
+
+  afterAll(async () => {
+    await lab?.close();
+    const r = cli(home, ['down', LAB]);
+    const left = leaks(home, LAB);
+    cli(home, ['down', BROKEN]);
+    removeHome(home);
+    expect(r.code, r.stderr).toBe(0);
+    expect(left).toEqual([]);
+  });
+
+  it('the API answers through the VIP, and kubeconfigs point at the VIP', async () => {
+    const r = await kubectl(lab, ['get', '--raw', '/readyz']);
+    expect(r.stdout.trim()).toBe('ok');
+    const admin = readFileSync(join(lab.dir, 'pki', 'kubeconfig', 'admin.conf'), 'utf8');
+    expect(admin).toContain('server: https://10.213.62.10:6443');
+    for (const m of ['m1', 'm2', 'm3']) {
+      const conf = await lab.remote(m).exec('grep -h server: /etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf');
+      expect(conf.stdout.trim().split('\n').map((l) => l.trim())).toEqual(['server: https://10.213.62.10:6443', 'server: https://10.213.62.10:6443']);
+    }
+    const w = await lab.remote('w1').exec('grep server: /etc/kubernetes/kubelet.conf');
+    expect(w.stdout.trim()).toBe('server: https://10.213.62.10:6443');
+  });
+
+  it('etcd: 3 healthy members with TLS, data on disk A', async () => {
+    const out = await etcdctl(lab, 'm1', ['endpoint', 'health', '--cluster', '-w', 'json']);
+    const health = JSON.parse(out) as { endpoint: string; health: boolean }[];
+    expect(health).toHaveLength(3);
+    expect(health.every((h) => h.health)).toBe(true);
+    const d = await lab.remote('m2').exec('findmnt -n -o SOURCE /var/lib/etcd; ls /var/lib/etcd/data/member');
+    expect(d.stdout).toMatch(/^\/dev\/loop\d+\n/);
+    expect(d.stdout).toContain('snap');
+    expect(d.stdout).toContain('wal');
+  });
+
+  it('the VIP is on lb1 only, and both HAProxies see 3 apiservers up', async () => {
+    const v = await vrrpStates(lab);
+    expect(v.find((x) => x.lb === 'lb1')).toMatchObject({ hasVip: true, state: 'MASTER' });
+    expect(v.find((x) => x.lb === 'lb2')).toMatchObject({ hasVip: false, state: 'BACKUP' });
+    for (const lb of ['lb1', 'lb2']) {
+      const b = await haproxyBackends(lab, lb);
+      expect(b.map((x) => x.server).sort()).toEqual(['m1', 'm2', 'm3']);
+      expect(b.filter((x) => x.up)).toHaveLength(3);
+    }
+    // keepalived talks unicast to its peer, never multicast
+    const conf = await lab.remote('lb1').exec('cat /etc/keepalived/keepalived.conf');
+    expect(conf.stdout).toContain('unicast_peer');
+    expect(conf.stdout).toContain('10.213.62.12');
+  });
+
+  it('both leader leases are held by masters, both hollow nodes are Ready', async () => {
+    const ls = await leases(lab);
+    expect(ls.map((l) => l.name)).toEqual(['kube-controller-manager', 'kube-scheduler']);
+    for (const l of ls) expect(l.holder?.split('_')[0]).toMatch(/^m[123]$/);
+    const ns = await nodes(lab);
+    expect(ns.map((n) => n.name).sort()).toEqual(['w1', 'w2']);
+    expect(ns.every((n) => n.ready)).toBe(true);
+  });
+
+  it('a Deployment of 4 replicas runs, spread over both workers', async () => {
+    const manifest = JSON.stringify({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' },
+      spec: {
+        replicas: 4, selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: {
+            topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } }],
+            containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10' }],
+          },
+        },
+      },
+    });
+    await kubectl(lab, ['apply', '-f', '-'], { input: manifest });
+    let pods: { spec: { nodeName?: string }; status: { phase: string } }[] = [];
+    for (let i = 0; i < 60; i++) {
+      pods = (await kubectlJson<{ items: typeof pods }>(lab, ['get', 'pods', '-l', 'app=web'])).items;
+      if (pods.length === 4 && pods.every((p) => p.status.phase === 'Running')) break;
+      await sleep(1000);
+    }
+    expect(pods).toHaveLength(4);
+    expect(pods.every((p) => p.status.phase === 'Running')).toBe(true);
+    const perNode = pods.reduce<Record<string, number>>((acc, p) => ({ ...acc, [p.spec.nodeName!]: (acc[p.spec.nodeName!] ?? 0) + 1 }), {});
+    expect(perNode).toEqual({ w1: 2, w2: 2 });
+  });
+
+  it('scheduled snapshots appear on disk B of each master and pass `snapshot status`', async () => {
+    let list = await listSnapshots(lab);
+    for (let i = 0; i < 40 && new Set(list.filter((s) => s.status === 'good').map((s) => s.master)).size < 3; i++) {
+      await sleep(1000);
+      list = await listSnapshots(lab);
+    }
+    for (const m of ['m1', 'm2', 'm3']) {
+      const good = list.filter((s) => s.master === m && s.status === 'good');
+      expect(good.length, `${m}: ${JSON.stringify(list)}`).toBeGreaterThan(0);
+      expect(good[0]!.file.startsWith('/var/lib/etcd-snapshots/')).toBe(true);
+      expect(good[0]!.revision).toBeGreaterThan(0);
+      // really on disk B: the snapshot disk's own filesystem
+      const df = await lab.remote(m).exec(`findmnt -n -o SOURCE --target ${good[0]!.file}`);
+      expect(df.stdout.trim()).toBe(lab.state.hosts[m]!.disks.find((d) => d.name === 'etcd-snapshots')!.loopDevice);
+    }
+  });
+
+  it('a truncated snapshot is reported bad, never listed as good', async () => {
+    const r = cli(home, ['snapshot', 'save', '--lab', LAB, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const saved = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(saved.status).toBe('good');
+    await lab.remote(saved.master).exec(`truncate -s 4096 ${saved.file}`);
+    const list = await listSnapshots(lab);
+    const entry = list.find((s) => s.master === saved.master && s.file === saved.file);
+    expect(entry?.status).toBe('bad');
+    expect(entry?.error).toBeTruthy();
+    const text = cli(home, ['snapshot', 'list', '--lab', LAB]);
+    expect(text.stdout).toMatch(new RegExp(`${saved.file.replace(/[.]/g, '\\.')}.*BAD`));
+  });
+
+  it('`halab status --json` reports the whole control plane', async () => {
+    const r = cli(home, ['status', LAB, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const st = JSON.parse(r.stdout);
+    expect(st.controlPlane.vipHolder).toBe('lb1');
+    expect(st.controlPlane.apiViaVip).toBe(true);
+    expect(st.controlPlane.etcd.filter((m: { healthy: boolean }) => m.healthy)).toHaveLength(3);
+    expect(st.controlPlane.etcdLeader).toMatch(/^m[123]$/);
+    expect(st.controlPlane.apiservers.every((a: { ready: boolean }) => a.ready)).toBe(true);
+    expect(st.controlPlane.lastGoodSnapshot.file).toMatch(/^\/var\/lib\/etcd-snapshots\/snap-/);
+    expect(st.controlPlane.nodes.every((n: { ready: boolean }) => n.ready)).toBe(true);
+    const m1 = st.hosts.find((h: { name: string }) => h.name === 'm1');
+    expect(m1.services.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']));
+  });
+
+  it('`halab up` on the ready lab changes nothing', () => {
+    const before = JSON.parse(cli(home, ['status', LAB, '--json']).stdout);
+    const r = cli(home, ['up', join(home, 'lab.yaml'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const ends = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step:end');
+    // only the pure checks (gates, which have nothing to skip) run again
+    const ran = ends.filter((e) => e.status !== 'skipped').map((e) => e.stepId);
+    expect(ran.filter((id) => !['netns:ssh', 'lb:ready'].includes(id))).toEqual([]);
+    expect(ends.length).toBeGreaterThan(15);
+    const after = JSON.parse(cli(home, ['status', LAB, '--json']).stdout);
+    // no service restarted, same pids
+    for (const h of before.hosts) {
+      const a = after.hosts.find((x: { name: string }) => x.name === h.name);
+      for (const s of h.services) {
+        const s2 = a.services.find((x: { name: string }) => x.name === s.name);
+        expect(s2.pid, `${h.name}/${s.name}`).toBe(s.pid);
+      }
+    }
+    void upStdout;
+  });
+
+  it('`halab kubeconfig` writes an admin kubeconfig for the VIP', () => {
+    const out = join(home, 'admin.conf');
+    const r = cli(home, ['kubeconfig', LAB, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('server: https://10.213.62.10:6443');
+  });
+
+  for (const tool of ['haproxy', 'keepalived'] as const) {
+    it(`a broken ${tool} template stops \`up\` with the validator's message and leaves nothing running`, () => {
+      const spec = writeSpec(home, `broken-${tool}.yaml`, `name: ${BROKEN}\nsubnet: 10.213.63.0/24\n`);
+      const r = (() => {
+        process.env.HALAB_TEST_BREAK = tool;
+        try { return cli(home, ['up', spec]); } finally { delete process.env.HALAB_TEST_BREAK; }
+      })();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(tool === 'haproxy' ? 'haproxy -c' : 'keepalived -t');
+      expect(r.stderr).toContain('halab-test-break-invalid-keyword');
+      expect(r.stderr).toContain('removing the half-built lab');
+      expect(leaks(home, BROKEN)).toEqual([]);
+    });
+  }
+});
