@@ -62,12 +62,12 @@ if (machineNet) {
 
 describe('bad specs', () => {
   for (const c of cases) {
-    it(`refuses ${c.name}: exact message, exit code 2, nothing created`, () => {
+    it(`refuses ${c.name}: exact message, exit code 2, nothing created`, async () => {
       const path = writeSpec(home, `${c.name.replace(/\W+/g, '-')}.yaml`, c.yaml);
       const ns0 = netnsNow();
       const links0 = linksNow();
       for (const cmd of ['up', 'plan']) {
-        const r = cli(home, [cmd, path]);
+        const r = await cli(home, [cmd, path]);
         expect(r.code, `${cmd}: ${r.stderr}`).toBe(2);
         // `up` prints the issues on stderr; `plan` draws the plan with the issues in it on stdout
         const text = r.stdout + r.stderr;
@@ -81,24 +81,24 @@ describe('bad specs', () => {
     });
   }
 
-  it('a YAML syntax error names the line', () => {
+  it('a YAML syntax error names the line', async () => {
     const path = writeSpec(home, 'syntax.yaml', 'name: x\nhosts:\n\t- bad\n');
-    const r = cli(home, ['up', path]);
+    const r = await cli(home, ['up', path]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('YAML syntax error at');
     expect(r.stderr).toMatch(/syntax\.yaml:3:\d+/);
   });
 
-  it('a missing spec file is a clear error, exit 1', () => {
-    const r = cli(home, ['up', join(home, 'nope.yaml')]);
+  it('a missing spec file is a clear error, exit 1', async () => {
+    const r = await cli(home, ['up', join(home, 'nope.yaml')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error: cannot read the lab spec');
     expect(r.stderr).toContain('fix: give the path of a YAML file');
   });
 
-  it('--json gives the issues as data', () => {
+  it('--json gives the issues as data', async () => {
     const path = writeSpec(home, 'json.yaml', 'name: bad9\nsubnet: 10.213.70.0/24\nvip: 10.213.71.10\n');
-    const r = cli(home, ['up', path, '--json']);
+    const r = await cli(home, ['up', path, '--json']);
     expect(r.code).toBe(2);
     const out = JSON.parse(r.stdout);
     expect(out.error.code).toBe('SPEC_INVALID');

@@ -26,7 +26,7 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   beforeAll(async () => {
     home = freshHome('cp');
-    const r = cli(home, ['up', writeSpec(home, 'lab.yaml', SPEC), '--json'], 600_000);
+    const r = await cli(home, ['up', writeSpec(home, 'lab.yaml', SPEC), '--json'], 600_000);
     upStdout = r.stdout;
     if (r.code !== 0) throw new Error(`halab up failed (${r.code}):\n${r.stderr}\n${r.stdout.slice(-3000)}`);
     lab = await LabHandle.open(LAB);
@@ -34,9 +34,9 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   afterAll(async () => {
     await lab?.close();
-    const r = cli(home, ['down', LAB]);
+    const r = await cli(home, ['down', LAB]);
     const left = leaks(home, LAB);
-    cli(home, ['down', BROKEN]);
+    await cli(home, ['down', BROKEN]);
     removeHome(home);
     expect(r.code, r.stderr).toBe(0);
     expect(left).toEqual([]);
@@ -135,7 +135,7 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
   });
 
   it('a truncated snapshot is reported bad, never listed as good', async () => {
-    const r = cli(home, ['snapshot', 'save', '--lab', LAB, '--json']);
+    const r = await cli(home, ['snapshot', 'save', '--lab', LAB, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const saved = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(saved.status).toBe('good');
@@ -144,12 +144,12 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     const entry = list.find((s) => s.master === saved.master && s.file === saved.file);
     expect(entry?.status).toBe('bad');
     expect(entry?.error).toBeTruthy();
-    const text = cli(home, ['snapshot', 'list', '--lab', LAB]);
+    const text = await cli(home, ['snapshot', 'list', '--lab', LAB]);
     expect(text.stdout).toMatch(new RegExp(`${saved.file.replace(/[.]/g, '\\.')}.*BAD`));
   });
 
   it('`halab status --json` reports the whole control plane', async () => {
-    const r = cli(home, ['status', LAB, '--json']);
+    const r = await cli(home, ['status', LAB, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const st = JSON.parse(r.stdout);
     expect(st.controlPlane.vipHolder).toBe('lb1');
@@ -163,16 +163,16 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     expect(m1.services.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']));
   });
 
-  it('`halab up` on the ready lab changes nothing', () => {
-    const before = JSON.parse(cli(home, ['status', LAB, '--json']).stdout);
-    const r = cli(home, ['up', join(home, 'lab.yaml'), '--json']);
+  it('`halab up` on the ready lab changes nothing', async () => {
+    const before = JSON.parse((await cli(home, ['status', LAB, '--json'])).stdout);
+    const r = await cli(home, ['up', join(home, 'lab.yaml'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const ends = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step:end');
     // only the pure checks (gates, which have nothing to skip) run again
     const ran = ends.filter((e) => e.status !== 'skipped').map((e) => e.stepId);
     expect(ran.filter((id) => !['netns:ssh', 'lb:ready'].includes(id))).toEqual([]);
     expect(ends.length).toBeGreaterThan(15);
-    const after = JSON.parse(cli(home, ['status', LAB, '--json']).stdout);
+    const after = JSON.parse((await cli(home, ['status', LAB, '--json'])).stdout);
     // no service restarted, same pids
     for (const h of before.hosts) {
       const a = after.hosts.find((x: { name: string }) => x.name === h.name);
@@ -184,20 +184,17 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     void upStdout;
   });
 
-  it('`halab kubeconfig` writes an admin kubeconfig for the VIP', () => {
+  it('`halab kubeconfig` writes an admin kubeconfig for the VIP', async () => {
     const out = join(home, 'admin.conf');
-    const r = cli(home, ['kubeconfig', LAB, '-o', out]);
+    const r = await cli(home, ['kubeconfig', LAB, '-o', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toContain('server: https://10.213.62.10:6443');
   });
 
   for (const tool of ['haproxy', 'keepalived'] as const) {
-    it(`a broken ${tool} template stops \`up\` with the validator's message and leaves nothing running`, () => {
+    it(`a broken ${tool} template stops \`up\` with the validator's message and leaves nothing running`, async () => {
       const spec = writeSpec(home, `broken-${tool}.yaml`, `name: ${BROKEN}\nsubnet: 10.213.63.0/24\n`);
-      const r = (() => {
-        process.env.HALAB_TEST_BREAK = tool;
-        try { return cli(home, ['up', spec]); } finally { delete process.env.HALAB_TEST_BREAK; }
-      })();
+      const r = await cli(home, ['up', spec], 300_000, { HALAB_TEST_BREAK: tool });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(tool === 'haproxy' ? 'haproxy -c' : 'keepalived -t');
       expect(r.stderr).toContain('halab-test-break-invalid-keyword');

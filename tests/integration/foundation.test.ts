@@ -27,9 +27,9 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
     spec2Path = writeSpec(home, 'lab2.yaml', SPEC2);
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     // always clean up, whatever failed
-    for (const l of [LAB, LAB2]) cli(home, ['down', l]);
+    for (const l of [LAB, LAB2]) await cli(home, ['down', l]);
     removeHome(home);
   });
 
@@ -40,7 +40,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
     expect(events.some((e) => e.type === 'run:end')).toBe(false);
     const st = JSON.parse(readFileSync(join(home, 'labs', LAB, 'state.json'), 'utf8'));
     expect(st.phase).toBe('creating');
-    const r = cli(home, ['up', specPath, '--json', '--hosts-only']);
+    const r = await cli(home, ['up', specPath, '--json', '--hosts-only']);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const ev = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     // the steps finished before the kill are recognised as done, the rest run now
@@ -121,7 +121,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
 
   it('`halab up` on a ready lab changes nothing', async () => {
     const before = JSON.parse(readFileSync(join(home, 'labs', LAB, 'state.json'), 'utf8'));
-    const r = cli(home, ['up', specPath, '--json', '--hosts-only']);
+    const r = await cli(home, ['up', specPath, '--json', '--hosts-only']);
     expect(r.code, r.stderr).toBe(0);
     const ev = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const ends = ev.filter((e) => e.type === 'step:end');
@@ -165,7 +165,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
       expect(err!.message).toContain('host key of w1 (10.213.60.31) has changed');
       expect(err!.fix).toMatch(/halab down/);
       // `halab ssh` says the same, without a stack trace
-      const r = cli(home, ['ssh', 'w1', '--lab', LAB, '--', 'true']);
+      const r = await cli(home, ['ssh', 'w1', '--lab', LAB, '--', 'true']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('host key of w1 (10.213.60.31) has changed');
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -176,7 +176,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
   });
 
   it('a second lab with another name and subnet runs beside the first', async () => {
-    const r = cli(home, ['up', spec2Path, '--hosts-only']);
+    const r = await cli(home, ['up', spec2Path, '--hosts-only']);
     expect(r.code, r.stderr).toBe(0);
     const l1 = await LabHandle.open(LAB);
     const l2 = await LabHandle.open(LAB2);
@@ -188,7 +188,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
       const d1 = l1.state.hosts.m1!.disks.map((d) => d.loopDevice);
       const d2 = l2.state.hosts.m1!.disks.map((d) => d.loopDevice);
       expect(d1.filter((d) => d2.includes(d))).toEqual([]);
-      const list = JSON.parse(cli(home, ['list', '--json']).stdout);
+      const list = JSON.parse((await cli(home, ['list', '--json'])).stdout);
       expect(list.map((l: { name: string }) => l.name).sort()).toEqual([LAB, LAB2]);
     } finally {
       await l1.close();
@@ -200,7 +200,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
     const st = JSON.parse(readFileSync(join(home, 'labs', LAB, 'state.json'), 'utf8'));
     const inodes = Object.values(st.hosts).map((h) => (h as { provider: { netnsInode: string } }).provider.netnsInode);
     expect(processesInNetns(inodes).length).toBeGreaterThan(7);
-    const r = cli(home, ['down', LAB]);
+    const r = await cli(home, ['down', LAB]);
     expect(r.code, r.stderr).toBe(0);
     expect(leaks(home, LAB)).toEqual([]);
     expect(processesInNetns(inodes)).toEqual([]);
@@ -211,7 +211,7 @@ describe.skipIf(!!skip)('foundation: netns lab over SSH', () => {
     } finally {
       await l2.close();
     }
-    const r2 = cli(home, ['down', LAB2]);
+    const r2 = await cli(home, ['down', LAB2]);
     expect(r2.code, r2.stderr).toBe(0);
     expect(leaks(home, LAB2)).toEqual([]);
   });

@@ -1,6 +1,6 @@
 // Shared by the integration tests: a private HALAB_HOME per test file, the CLI as a child
 // process, and an independent leak check (it does not trust the provider's own leftovers()).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,9 +33,20 @@ export function writeSpec(home: string, file: string, yaml: string): string {
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
-export function cli(home: string, args: string[], timeoutMs = 300_000): CliResult {
-  const r = spawnSync(HALAB, args, { env: { ...process.env, HALAB_HOME: home, NO_COLOR: '1' }, encoding: 'utf8', timeout: timeoutMs });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Run the CLI as a child process. Asynchronous on purpose: a synchronous spawn blocks the test
+ * worker's event loop for the whole `halab up`, and vitest's worker RPC then times out.
+ */
+export function cli(home: string, args: string[], timeoutMs = 300_000, env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(HALAB, args, { env: { ...process.env, HALAB_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolvePromise({ code: code ?? -1, stdout, stderr }); });
+  });
 }
 
 /** Start `halab up --json` and resolve with the child when `until(event)` is true (to kill it mid-way). */
