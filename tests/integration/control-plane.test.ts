@@ -9,7 +9,7 @@ import { kubectl, kubectlJson, leases, nodes } from '../../provisioning/k8s/kube
 import { etcdctl } from '../../provisioning/steps/etcd/index.ts';
 import { haproxyBackends, vrrpStates } from '../../provisioning/steps/lb/status.ts';
 import { listSnapshots } from '../../provisioning/snapshots/index.ts';
-import { cli, freshHome, leaks, removeHome, skipUnlessRoot, writeSpec } from './helpers.ts';
+import { cli, freshHome, leaks, removeHome, saveLabLog, skipUnlessRoot, writeSpec } from './helpers.ts';
 
 const skip = skipUnlessRoot();
 const LAB = 'itcp';
@@ -26,7 +26,7 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   beforeAll(async () => {
     home = freshHome('cp');
-    const r = await cli(home, ['up', writeSpec(home, 'lab.yaml', SPEC), '--json'], 600_000);
+    const r = await cli(home, ['up', writeSpec(home, 'lab.yaml', SPEC), '--json'], 540_000);
     upStdout = r.stdout;
     if (r.code !== 0) throw new Error(`halab up failed (${r.code}):\n${r.stderr}\n${r.stdout.slice(-3000)}`);
     lab = await LabHandle.open(LAB);
@@ -34,6 +34,7 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   afterAll(async () => {
     await lab?.close();
+    saveLabLog(home, LAB);
     const r = await cli(home, ['down', LAB]);
     const left = leaks(home, LAB);
     await cli(home, ['down', BROKEN]);

@@ -1,7 +1,7 @@
 // Shared by the integration tests: a private HALAB_HOME per test file, the CLI as a child
 // process, and an independent leak check (it does not trust the provider's own leftovers()).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EngineEvent } from '../../provisioning/api/types.ts';
@@ -19,6 +19,14 @@ export function freshHome(tag: string): string {
   const home = mkdtempSync(join(tmpdir(), `halab-it-${tag}-`));
   process.env.HALAB_HOME = home;
   return home;
+}
+
+/** Keep a lab's engine log (every event of every `up`) under test-results/ before its home is removed. */
+export function saveLabLog(home: string, lab: string) {
+  try {
+    mkdirSync(join(ROOT, 'test-results', 'lab-logs'), { recursive: true });
+    copyFileSync(join(home, 'labs', lab, 'logs', 'halab.log'), join(ROOT, 'test-results', 'lab-logs', `${lab}-${Date.now()}.ndjson`));
+  } catch { /* no log (the lab was removed cleanly or never created) */ }
 }
 
 export function removeHome(home: string) {
