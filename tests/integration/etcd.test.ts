@@ -21,8 +21,8 @@ import { listSnapshots, saveSnapshot, snapshotSteps, type SnapshotInfo } from '.
 import { etcdEndpointsStatus, etcdLeader, etcdSteps, etcdctl, etcdctlExec } from '../../provisioning/steps/etcd/index.ts';
 import { checkPki, kubeconfigServer, kubeconfigSubject, localPki, pkiSteps } from '../../provisioning/steps/pki/index.ts';
 
-const HOME = mkdtempSync(join(tmpdir(), 'halab-itetcd-'));
-process.env.HALAB_HOME = HOME;
+// a private HALAB_HOME, made in beforeAll (vitest runs no hooks when every test is skipped)
+let HOME = '';
 
 const LAB = 'itetcd';
 const NET = '10.213.52';
@@ -77,12 +77,15 @@ const notRoot = process.getuid?.() !== 0;
 
 beforeAll(async () => {
   if (kubeadmMissing || notRoot) return;
+  HOME = mkdtempSync(join(tmpdir(), 'halab-itetcd-'));
+  process.env.HALAB_HOME = HOME;
   const res = await up(spec, { emit, keepOnFailure: true });
   if (!res.ok) throw new Error(`up failed: ${JSON.stringify(res.error, null, 1)}\n${events.filter((e) => e.type === 'step:log').slice(-20).map((e) => JSON.stringify(e)).join('\n')}`);
   lab = await LabHandle.open(LAB);
 });
 
 afterAll(async () => {
+  if (!HOME) return;
   await lab?.close().catch(() => undefined);
   if (await readState(LAB).catch(() => undefined)) {
     const res = await down(LAB, { emit: () => {} });
@@ -197,7 +200,7 @@ describe.skipIf(kubeadmMissing || notRoot)('PKI, etcd and snapshots on a netns l
 
   let truncated = '';
 
-  it('a truncated snapshot is reported bad (etcdctl snapshot status alone would call it fine)', async () => {
+  it('a truncated snapshot is reported bad', async () => {
     const l = await listSnapshots(lab!);
     const victim = l.filter((s) => s.master === 'm2' && s.status === 'good').pop()!;
     expect(victim).toBeDefined();
@@ -205,6 +208,8 @@ describe.skipIf(kubeadmMissing || notRoot)('PKI, etcd and snapshots on a netns l
     const half = Math.floor(victim.sizeBytes / 2);
     const r = await sh('m2', `truncate -c -s ${half} ${victim.file} && stat -c %s ${victim.file} && ETCDCTL_API=3 etcdctl snapshot status ${victim.file} -w json`);
     expect(r.stdout.split('\n')[0]).toBe(String(half));
+    // what etcd's own check says about it (3.4 often calls a half-truncated small database fine)
+    console.log(`etcdctl snapshot status on the truncated file: exit ${r.exitCode} ${r.stdout.split('\n')[1] ?? ''}`);
     const after = (await listSnapshots(lab!)).find((s) => s.file === victim.file && s.master === 'm2');
     expect(after).toMatchObject({ status: 'bad', sizeBytes: half });
     expect(after!.error).toMatch(/truncated/);
