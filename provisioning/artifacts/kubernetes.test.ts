@@ -353,6 +353,29 @@ describe('build from the Go module proxy', () => {
   });
 });
 
+describe('one process at a time', () => {
+  it('waits for the process holding the lock and uses what it installed', async () => {
+    const root = join(env.HALAB_CACHE_DIR!, 'kubernetes');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, '.lock-v1.34.4'), String(process.ppid)); // a live process
+    const logs: string[] = [];
+    setTimeout(() => fakeCache('v1.34.4', { withMtime: true }), 150);
+    const r = await ensureArtifacts({ env, runner: noRunner, fetch: noFetch, lockPollMs: 50, onLog: (l) => logs.push(l) });
+    expect(r.cached).toBe(true);
+    expect(logs.join('\n')).toMatch(new RegExp(`waiting for process ${process.ppid}`));
+  });
+
+  it('takes over the lock of a process that is gone, and releases it', async () => {
+    const root = join(env.HALAB_CACHE_DIR!, 'kubernetes');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, '.lock-v1.34.4'), '999999999');
+    const go = fakeGo();
+    const r = await ensureArtifacts({ env, runner: go.runner, from: 'build', goBinary: '/usr/bin/go', lockPollMs: 50 });
+    expect(r.cached).toBe(false);
+    expect(() => statSync(join(root, '.lock-v1.34.4'))).toThrow();
+  });
+});
+
 describe('official download', () => {
   function fakeRelease(bodies: Record<string, string>, sums: Record<string, string> = {}) {
     const urls: string[] = [];

@@ -403,6 +403,8 @@ export interface EnsureOptions {
   downloadBase?: string;
   /** Time allowed for the official download server to answer (ms). */
   connectTimeoutMs?: number;
+  /** How often to look again while another process holds the lock (ms). */
+  lockPollMs?: number;
 }
 
 export interface EnsureResult {
@@ -450,6 +452,7 @@ export async function ensureArtifacts(opts: EnsureOptions = {}): Promise<EnsureR
   const existing = cacheProblem(dir, version);
   if (!existing.problem && existing.manifest) {
     log(`Kubernetes ${version} is cached in ${binDir} (${existing.manifest.source})`);
+    removeStaleTemps(kubeRoot(env));
     return { dir, binDir, source: existing.manifest.source, seconds: secs(), cached: true };
   }
   if (statSafe(dir)) log(`cache in ${dir} is not usable (${existing.problem}): obtaining it again`);
@@ -469,9 +472,17 @@ export async function ensureArtifacts(opts: EnsureOptions = {}): Promise<EnsureR
   };
   const root = kubeRoot(env);
   await mkdir(root, { recursive: true });
-  removeStaleTemps(root);
-  const tmp = await mkdtemp(join(root, `.tmp-${version}-${process.pid}-`));
+  // One process obtains a version at a time; the others wait and then use its result.
+  const release = await acquireLock(root, version, log, ctx.signal, opts.lockPollMs ?? 2000, () => !cacheProblem(dir, version).problem);
+  if (release === 'done') {
+    const m = readManifest(dir);
+    log(`Kubernetes ${version} was obtained by another process: ${binDir}`);
+    return { dir, binDir, source: m?.source ?? 'built', seconds: secs(), cached: true };
+  }
+  let tmp: string | undefined;
   try {
+    removeStaleTemps(root);
+    tmp = await mkdtemp(join(root, `.tmp-${version}-${process.pid}-`));
     const tmpBin = join(tmp, 'bin');
     await mkdir(tmpBin);
     const from = opts.from ?? 'auto';
@@ -512,11 +523,58 @@ export async function ensureArtifacts(opts: EnsureOptions = {}): Promise<EnsureR
       binaries,
     };
     await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await install(tmp, dir, version, log);
+    if (!(await install(tmp, dir, version))) {
+      const m = readManifest(dir);
+      log(`another process installed Kubernetes ${version} meanwhile: using it (${binDir})`);
+      return { dir, binDir, source: m?.source ?? got.source, seconds: secs(), cached: false };
+    }
     log(`Kubernetes ${version} installed in ${binDir} (${got.source}, ${manifest.seconds} s)`);
     return { dir, binDir, source: got.source, seconds: secs(), cached: false };
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+    release();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
+ * Take ${root}/.lock-<version> (O_EXCL, holding our pid). While a live process holds it, wait,
+ * returning 'done' as soon as `isDone()` (the other process installed the version). A lock whose
+ * process is gone is taken over.
+ */
+async function acquireLock(
+  root: string, version: string, log: (l: string) => void, signal: AbortSignal | undefined, pollMs: number, isDone: () => boolean,
+): Promise<(() => void) | 'done'> {
+  const lock = join(root, `.lock-${version}`);
+  let told = false;
+  for (;;) {
+    throwIfAborted(signal);
+    try {
+      const fh = await open(lock, 'wx');
+      await fh.write(String(process.pid));
+      await fh.close();
+      if (isDone()) { rmSync(lock, { force: true }); return 'done'; }
+      return () => {
+        try { if (readFileSync(lock, 'utf8') === String(process.pid)) rmSync(lock, { force: true }); } catch { /* gone */ }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder = NaN;
+    let age = 0;
+    try { holder = Number(readFileSync(lock, 'utf8').trim()); age = Date.now() - statSync(lock).mtimeMs; } catch { continue; }
+    // a lock without a pid is only being written, unless it is old
+    const stale = Number.isInteger(holder) && holder > 0 ? !pidAlive(holder) : age > 10_000;
+    if (stale) { rmSync(lock, { force: true }); continue; }
+    if (isDone()) return 'done';
+    if (!told) { log(`waiting for process ${holder} which is obtaining Kubernetes ${version}`); told = true; }
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, pollMs);
+      signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+    });
   }
 }
 
@@ -537,29 +595,28 @@ function removeStaleTemps(root: string): void {
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid) continue;
-    let alive = true;
-    try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-    if (!alive) rmSync(join(root, n), { recursive: true, force: true });
+    if (!pidAlive(pid)) rmSync(join(root, n), { recursive: true, force: true });
   }
 }
 
-/** Rename the finished temp dir into place; an unusable old dir is moved aside first. */
-async function install(tmp: string, dir: string, version: string, log: (l: string) => void): Promise<void> {
+/**
+ * Rename the finished temp dir into place; an unusable old dir is moved aside first. False when
+ * a complete install appeared meanwhile (then it is kept: running labs may use it).
+ */
+async function install(tmp: string, dir: string, version: string): Promise<boolean> {
   try {
     await rename(tmp, dir);
-    return;
+    return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
   }
-  if (!cacheProblem(dir, version).problem) {
-    log(`another run installed Kubernetes ${version} meanwhile: using it`);
-    return;
-  }
+  if (!cacheProblem(dir, version).problem) return false;
   const old = join(dirname(dir), `.old-${version}-${process.pid}-${Date.now()}`);
   await rename(dir, old);
   await rename(tmp, dir);
   await rm(old, { recursive: true, force: true });
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -741,7 +798,7 @@ async function buildFromModules(ctx: Ctx, binDir: string): Promise<Obtained> {
     log(`GOTOOLCHAIN=${ctx.env.GOTOOLCHAIN} from the environment`);
   } else if (ctx.toolchain === 'upstream' && upstreamGo && upstreamGo !== localGo) {
     log(`using ${upstreamGo}, the Go release Kubernetes ${version} is built with upstream (fetched through the module proxy)`);
-    const probe = await ctx.runner(go, ['version'], { env: { ...goEnv, GOTOOLCHAIN: upstreamGo }, signal: ctx.signal, cwd: modDir });
+    const probe = await ctx.runner(go, ['version'], { env: { ...goEnv, GOTOOLCHAIN: upstreamGo }, signal: ctx.signal, cwd: modDir, onStderrLine: log });
     throwIfAborted(ctx.signal);
     if (probe.exitCode === 0) {
       goEnv.GOTOOLCHAIN = upstreamGo;
@@ -801,7 +858,7 @@ async function buildFromModules(ctx: Ctx, binDir: string): Promise<Obtained> {
   const compileSeconds = Math.round((performance.now() - t1) / 100) / 10;
   if (build.exitCode !== 0) {
     throw new HalabError('K8S_BUILD_FAILED', `go build of Kubernetes ${version} failed (exit ${build.exitCode}) after ${compileSeconds} s`, {
-      fix: `read the go output above; the helper module is ${modDir}`,
+      fix: `the last lines of go's output are below; a missing package or version conflict means ${join(modDir, 'go.mod')} needs another replace; --toolchain local rules out the toolchain`,
       details: lastLines(tail, 30),
     });
   }

@@ -11,7 +11,7 @@ async function lint(file: string, code: string) {
   return r!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
 }
 
-describe('provisioning/ import boundary', () => {
+describe('provisioning/ import boundary', { timeout: 120_000 }, () => {
   it('refuses electron and the renderer inside provisioning/', async () => {
     expect(await lint('provisioning/engine/x.ts', "import { app } from 'electron';\nexport const a = app;\n")).toEqual([
       "'electron' import is restricted from being used. provisioning/ is the engine: no Electron imports (use electron/ for that).",
