@@ -1,11 +1,18 @@
 // Lint rules that carry architecture, not style:
 // - provisioning/ is the engine: it must never import electron or the renderer, so the CLI,
 //   the Electron main process and the browser bridge can all drive the same code.
+import svelte from 'eslint-plugin-svelte';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'out/**', '**/*.d.ts', 'renderer/dist/**', 'test-results/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', '**/*.d.ts', 'renderer/dist/**', 'test-results/**', 'dist-electron/**', 'release/**'] },
   ...tseslint.configs.recommended,
+  // the renderer's Svelte components: Svelte's own rules, TypeScript in <script lang="ts">
+  ...svelte.configs.recommended,
+  {
+    files: ['renderer/**/*.svelte', 'renderer/**/*.svelte.ts'],
+    languageOptions: { parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] } },
+  },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

@@ -51,6 +51,9 @@ else
 fi
 
 log "npm packages"
+# the Electron binary is fetched from outside the npm registry: skip it (the app is packaged
+# with `npm run dist` where that download works; here the UI runs in Chromium via `halab ui`)
+export ELECTRON_SKIP_BINARY_DOWNLOAD=1
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
 log "Kubernetes binaries"

@@ -11,11 +11,14 @@ echo "== lint and types"
 npx eslint . || status=1
 npx tsc --noEmit -p tsconfig.json || status=1
 
-echo "== unit tests"
-npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=test-results/unit.json || status=1
+echo "== unit and component tests"
+npx vitest run --project unit --project renderer --reporter=default --reporter=json --outputFile.json=test-results/unit.json || status=1
+
+echo "== build (main, preload, renderer bundles) and packaging config"
+npm run build || status=1
 
 if [ "$(id -u)" = 0 ]; then
-  echo "== integration tests (real labs)"
+  echo "== integration tests (real labs, including the UI in Chromium)"
   npx vitest run --project integration --reporter=default --reporter=json --outputFile.json=test-results/integration.json || status=1
 else
   echo "SKIP integration tests: they build real labs and need root (run: sudo npm test)"

@@ -26,6 +26,12 @@ export interface Prediction {
   formula: string;
   /** Measured value allowed above the prediction before the verdict says "worse than predicted". */
   margin: number;
+  /**
+   * The lowest value the formula allows (e.g. a node that renewed its lease just before the fault
+   * goes NotReady a full grace period later, one that was about to renew sooner). A measurement
+   * below it is "better than predicted"; without it, below value − margin is.
+   */
+  min?: number;
 }
 
 export type ProbeKind = 'read' | 'write';
@@ -40,6 +46,8 @@ export interface ProbeSample {
   ok: boolean | null;
   latencyMs: number;
   error?: string;
+  /** The probe's tick number (a write's seq is the value it wrote into the ConfigMap). */
+  seq?: number;
 }
 
 export interface ProbeStats {
@@ -53,6 +61,10 @@ export interface ProbeStats {
   recoveryMs: number;
   p50LatencyMs: number;
   p99LatencyMs: number;
+  /** Set when these are the stats of one op (e.g. "GET /readyz") rather than of the whole kind. */
+  op?: string;
+  /** false: still failing when the probe stopped (recoveryMs then runs to the end). */
+  recovered?: boolean;
 }
 
 export interface CheckResult {
@@ -70,6 +82,8 @@ export interface Measurement {
   unit: 's' | 'ms' | 'count';
   /** The prediction this compares with, if any. */
   predictionId?: string;
+  /** How it was measured ("VIP seen on lb2's eth0, polled every 10 ms on lb2"). */
+  how?: string;
   verdict?: 'as predicted' | 'better than predicted' | 'worse than predicted';
 }
 
@@ -94,6 +108,14 @@ export interface DrillResult {
   /** Commands the drill ran that a user could repeat by hand (etcd-restore's walkthrough). */
   walkthrough: { host: string; command: string; why: string }[];
   error?: string;
+  /** Probe stats per op (GET /readyz, GET configmap, GET configmap (cache), PATCH configmap). */
+  probeByOp?: ProbeStats[];
+  /** The drill's concept and what it acted on, for the report. */
+  concept?: string;
+  title?: string;
+  /** Where the probe ran (a worker) and the window its stats cover (ms since the epoch). */
+  probeHost?: string;
+  probeWindow?: { from: number; to: number };
 }
 
 export type DrillEvent =

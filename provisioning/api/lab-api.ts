@@ -56,6 +56,8 @@ export interface LabApi {
   checkSpec(input: WizardInput | { spec: unknown }): Promise<SpecCheck>;
   /** Start creating (or resuming) a lab; progress arrives as events. Resolves with the run id at once. */
   up(input: WizardInput | { spec: unknown }): Promise<{ runId: string; lab: string }>;
+  /** Finish creating a lab that exists (interrupted, failed with --keep) from its recorded spec: `up` again. */
+  resume(lab: string): Promise<{ runId: string; lab: string }>;
   /** Cancel a running `up` (Ctrl-C semantics: the lab stays, `up` again resumes). */
   cancel(runId: string): Promise<void>;
   down(lab: string): Promise<{ runId: string }>;

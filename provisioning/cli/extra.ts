@@ -19,5 +19,6 @@ export interface ExtraCommand {
 
 import { clusterCommands } from './cluster.ts';
 
-export const extraCommands: ExtraCommand[] = [...clusterCommands];
+export const extraCommands: ExtraCommand[] = [...clusterCommands, (await import('./ui.ts')).uiCommand];
 export type { HalabError };
+extraCommands.push((await import('./drill.ts')).drillCommand);

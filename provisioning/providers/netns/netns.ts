@@ -489,6 +489,7 @@ export class NetnsProvider implements NodeProvider {
       'UseDNS no',
       'X11Forwarding no',
       'PrintMotd no',
+      'PrintLastLog no',
       'MaxSessions 64',
       'MaxStartups 64:30:128',
       'Subsystem sftp /usr/lib/openssh/sftp-server',

@@ -1,0 +1,13 @@
+// The drills, in the order `halab drill list` shows them.
+import type { Drill } from '../engine.ts';
+import { etcdRestore } from './etcd-restore.ts';
+import { externalLb } from './external-lb.ts';
+import { lbFailover } from './lb-failover.ts';
+import { masterDown } from './master-down.ts';
+import { quorumLoss } from './quorum-loss.ts';
+import { workerDown } from './worker-down.ts';
+import { diskLoss } from './disk-loss.ts';
+import { partition } from './partition.ts';
+import { quorumTable } from './quorum-table.ts';
+
+export const DRILLS: Drill[] = [masterDown, lbFailover, quorumLoss, workerDown, etcdRestore, externalLb, diskLoss, partition, quorumTable];

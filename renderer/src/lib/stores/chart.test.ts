@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { ProbeSample } from '../../../../provisioning/api/drills.ts';
+import { availability, chartGeometry, chartModel, outages } from './chart.ts';
+
+const T = 1_700_000_000_000;
+function samples(spec: string, kind: 'read' | 'write' = 'read', step = 100): ProbeSample[] {
+  // one character per request: + ok, x failed, ? unknown
+  return [...spec].map((c, i) => ({ t: T + i * step, kind, op: 'GET /readyz', ok: c === '+' ? true : c === 'x' ? false : null, latencyMs: c === '+' ? 5 + i : 1000 }));
+}
+
+describe('chart data', () => {
+  it('an outage runs from the first failure to the next success', () => {
+    const o = outages(samples('+++xx?x++x'), 'read');
+    expect(o).toEqual([
+      { kind: 'read', from: T + 300, to: T + 700, open: false, failures: 4 },
+      { kind: 'read', from: T + 900, to: T + 900 + 1000, open: true, failures: 1 },
+    ]);
+    expect(outages(samples('++++'), 'read')).toEqual([]);
+  });
+
+  it('buckets availability and latency per kind', () => {
+    const m = chartModel([...samples('+++++xxxxx'), ...samples('+-', 'write', 400)], [], { bucketMs: 500 });
+    expect(m.buckets).toHaveLength(2);
+    expect(m.buckets[0]!.read).toMatchObject({ ok: 5, failed: 0, unknown: 0, maxLatencyMs: 9, medianLatencyMs: 7 });
+    expect(availability(m.buckets[1]!.read)).toBe(0);
+    expect(availability(m.buckets[0]!.read)).toBe(1);
+    expect(m.buckets[0]!.write).toMatchObject({ ok: 1, unknown: 1 });
+    expect(m.totals.read).toEqual({ requests: 10, failed: 5, unknown: 0, longestOutageMs: 1400 });
+    expect(m.totals.write.unknown).toBe(1);
+    expect(m.maxLatencyMs).toBe(9);
+  });
+
+  it('keeps only marks inside the window; a window cuts old samples', () => {
+    const m = chartModel(samples('+'.repeat(100)), [{ t: T + 5000, label: 'fault', kind: 'fault' }, { t: T - 99999, label: 'old', kind: 'info' }], { bucketMs: 1000, windowMs: 3000 });
+    expect(m.t0).toBeGreaterThanOrEqual(T + 6000);
+    expect(m.marks).toEqual([]);
+    const m2 = chartModel(samples('+'.repeat(100)), [{ t: T + 5000, label: 'fault', kind: 'fault' }]);
+    expect(m2.marks.map((x) => x.label)).toEqual(['fault']);
+  });
+
+  it('geometry: availability paths, outage rectangles with labels, mark lines, ticks', () => {
+    const m = chartModel(samples('++++++++++xxxxxxxxxx++++++++++'), [{ t: T + 1000, label: 'lb1 stopped', kind: 'fault' }], { bucketMs: 500 });
+    const g = chartGeometry(m, 600, 200);
+    expect(g.availability.read.startsWith('M')).toBe(true);
+    expect(g.availability.write).toBe('');
+    expect(g.outages).toHaveLength(1);
+    expect(g.outages[0]!.x).toBeCloseTo(200, 0);
+    expect(g.outages[0]!.w).toBeCloseTo(200, 0);
+    expect(g.outages[0]!.label).toBe('read outage 1.0 s, 10 failed requests');
+    expect(g.marks[0]).toMatchObject({ label: 'lb1 stopped', kind: 'fault' });
+    expect(g.marks[0]!.x).toBeCloseTo(200, 0);
+    expect(g.ticks[0]).toEqual({ x: 0, label: '0s' });
+  });
+
+  it('copes with no samples', () => {
+    const m = chartModel([], [], { now: T });
+    expect(m.buckets).toHaveLength(1);
+    expect(chartGeometry(m, 100, 100).outages).toEqual([]);
+  });
+});
