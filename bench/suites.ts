@@ -3,6 +3,7 @@ import { down, LabHandle, up } from '../provisioning/engine/lab.ts';
 import { validateSpec } from '../provisioning/spec/validate.ts';
 import { machineNetworks } from '../provisioning/machine.ts';
 import { labCpu, labMemory } from './measure.ts';
+import { drillBenches } from './drills.ts';
 
 export interface Bench { name: string; title: string; run(): Promise<void> }
 
@@ -67,4 +68,5 @@ export const benches: Bench[] = [
     },
   },
   { name: 'cluster', title: 'Control plane: the reference lab from nothing to ready (fast path, binaries cached)', run: clusterBench },
+  ...drillBenches,
 ];
