@@ -1,5 +1,8 @@
 // Bench: every drill on one lab, predicted vs measured. Figures, not pass/fail: a drill that fails
-// is reported and the next one runs. HALAB_BENCH_DRILLS=name,name picks drills.
+// is reported and the next one runs. HALAB_BENCH_DRILLS=name,name picks drills;
+// HALAB_BENCH_REPORTS=DIR keeps every drill's report.
+import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { DrillResult, Measurement, Prediction } from '../provisioning/api/drills.ts';
 import { down, LabHandle, up } from '../provisioning/engine/lab.ts';
 import { listDrills, runDrill } from '../provisioning/drills/index.ts';
@@ -68,6 +71,11 @@ export const drillBenches: Bench[] = [
           summary.push(`    ${name.padEnd(14)} ${r.ok ? 'ok    ' : 'FAILED'} ${key}`);
         }
       } finally {
+        // HALAB_BENCH_REPORTS=DIR keeps the reports (JSON with every sample, Markdown, SVG) after the lab is gone
+        if (process.env.HALAB_BENCH_REPORTS) {
+          await cp(join(lab.dir, 'reports'), process.env.HALAB_BENCH_REPORTS, { recursive: true }).catch((err: Error) => console.log(`  could not keep the reports: ${err.message}`));
+          console.log(`  reports kept in ${process.env.HALAB_BENCH_REPORTS}`);
+        }
         await lab.close();
         const d = await down(LAB, { emit: () => {} }).catch((err: Error) => ({ leftovers: [err.message] }));
         console.log(`  summary\n${summary.join('\n')}`);

@@ -33,11 +33,12 @@ describe('predictions from the lab spec', () => {
 
   it('master-down: HAProxy marks a powered-off master down after fall × (connect timeout + inter)', () => {
     const p = predictMasterDown(spec());
-    expect(byId(p, 'haproxy-down')).toMatchObject({ value: 2000, min: 1500 });
+    // fall 2 × (connect timeout 300 ms + inter 500 ms); min: 2 timeouts + 1 inter
+    expect(byId(p, 'haproxy-down')).toMatchObject({ value: 1600, min: 1100 });
     expect(byId(p, 'etcd-members')).toMatchObject({ value: 2, min: 2 });
     expect(byId(p, 'lease-takeover')).toMatchObject({ value: 10, min: 6 });
     const q = predictMasterDown(spec({ timers: { haproxyCheckInterMs: 200, haproxyCheckFall: 3, leaseDurationS: 15, retryPeriodS: 2, renewDeadlineS: 10 } }));
-    expect(byId(q, 'haproxy-down')).toMatchObject({ value: 3 * (200 + 200), min: 3 * 200 + 2 * 200 });
+    expect(byId(q, 'haproxy-down')).toMatchObject({ value: 3 * (200 + 200), min: 3 * 200 + 2 * 200 }); // inter 200 < connect timeout 300: the check waits min(300, 200)
     expect(byId(q, 'lease-takeover')).toMatchObject({ value: 17, min: 13 });
   });
 

@@ -45,7 +45,7 @@ export interface ProbeOptions {
 /**
  * curl's --connect-timeout covers the TLS handshake too, and through HAProxy (TCP passthrough)
  * the handshake completes only once HAProxy has reached an apiserver: a request that HAProxy first
- * sends to a dead master waits for HAProxy's own connect timeout (1 s) before the retry elsewhere.
+ * sends to a dead master waits for HAProxy's own connect timeout (300 ms, up to twice: retries 2) before the retry elsewhere.
  * 1.5 s lets that retry succeed; a VIP nobody answers still fails within 1.5 s.
  */
 export const DEFAULT_PROBE: ProbeOptions = { tickMs: 80, writeEvery: 5, connectTimeoutS: 1.5, totalTimeoutS: 2.5, maxRunS: 1800 };

@@ -5,6 +5,7 @@ import type { CheckResult, ProbeKind, ProbeSample } from '../../api/drills.ts';
 import type { LabSpec } from '../../api/types.ts';
 import { HalabError, toErrorInfo } from '../../errors.ts';
 import { shq } from '../../exec/types.ts';
+import { HAPROXY_CONNECT_TIMEOUT_MS } from '../../steps/lb/haproxy.ts';
 import { BACKEND_NAME, LB_INTERFACE, LB_PATHS } from '../../steps/lb/model.ts';
 import type { DrillContext } from '../engine.ts';
 import { probeStats } from '../probe.ts';
@@ -14,8 +15,8 @@ export const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 /** Seconds from the spec timer to a readable number ("0.2", "1"). */
 export const n = (v: number) => String(Number(v.toFixed(3)));
 
+export { HAPROXY_CONNECT_TIMEOUT_MS };
 /** HAProxy's connect timeout for health checks: min(timeout connect, inter) when "timeout check" is set. */
-export const HAPROXY_CONNECT_TIMEOUT_MS = 1000;
 export function checkConnectTimeoutMs(spec: LabSpec): number {
   return Math.min(HAPROXY_CONNECT_TIMEOUT_MS, spec.timers.haproxyCheckInterMs);
 }

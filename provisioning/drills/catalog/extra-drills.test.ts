@@ -78,7 +78,7 @@ describe('partition', () => {
     const p = Object.fromEntries(predictPartition(spec).map((x) => [x.id, x]));
     expect(p['isolated-writes']!.value).toBe(0);
     const t = spec.timers;
-    expect(p['haproxy-down']!.value).toBe(t.haproxyCheckFall * (Math.min(1000, t.haproxyCheckInterMs) + t.haproxyCheckInterMs));
+    expect(p['haproxy-down']!.value).toBe(t.haproxyCheckFall * (Math.min(300, t.haproxyCheckInterMs) + t.haproxyCheckInterMs));
     expect(p['converge']!.value).toBeCloseTo((2 * t.etcdElectionMs) / 1000 + 1);
   });
 

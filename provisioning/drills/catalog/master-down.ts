@@ -11,7 +11,7 @@ import { lbNodes, masterLb } from '../../steps/lb/model.ts';
 import { masterHosts } from '../../steps/pki/kubeadm-config.ts';
 import { quorum } from '../../spec/quorum.ts';
 import type { Drill, DrillContext } from '../engine.ts';
-import { DEFAULT_PROBE, probeStats } from '../probe.ts';
+import { DEFAULT_PROBE, READ_OPS, probeStats } from '../probe.ts';
 import { checkConnectTimeoutMs, haproxyServerCondition, n, probeCaughtUp, probeOutageCheck, watchOnHost, HAPROXY_CONNECT_TIMEOUT_MS } from './common.ts';
 
 /** kube-apiserver's etcd client (k8s.io/apiserver storagebackend/factory/etcd3.go): keepaliveTime, keepaliveTimeout. */
@@ -23,6 +23,9 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
   const members = masterHosts(spec).length;
   const cto = checkConnectTimeoutMs(spec);
   const inter = t.haproxyCheckInterMs;
+  // the probe sends 1 cache read in READ_OPS.length reads
+  const cacheRate = 1000 / DEFAULT_PROBE.tickMs / READ_OPS.length;
+  const cacheCut = (cacheRate * HAPROXY_CONNECT_TIMEOUT_MS) / 1000 / members;
   return [
     {
       id: 'read-outage', label: 'Longest read outage through the VIP', unit: 'ms',
@@ -31,8 +34,9 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
       formula: `≈ 0: HAProxy retries a connect that fails on another apiserver (retries 2, option redispatch), so the gap stays about one probe interval (${DEFAULT_PROBE.tickMs} ms); margin: one HAProxy connect timeout (${HAPROXY_CONNECT_TIMEOUT_MS} ms) that a request sent to the dead master waits before the retry, + 0.5 s for a loaded machine`,
     },
     {
-      id: 'cache-read-failures', label: 'Failed reads served from the watch cache', unit: 'count', value: 0, margin: 0,
-      formula: 'a GET with resourceVersion=0 is answered from the apiserver\'s cache, without etcd; HAProxy retries a connect to the dead master elsewhere (retries 2, redispatch) within the probe\'s connect timeout, so none fails',
+      id: 'cache-read-failures', label: 'Failed reads served from the watch cache', unit: 'count',
+      value: Math.round(cacheCut), min: 0, margin: 4,
+      formula: `a GET with resourceVersion=0 is answered from the apiserver's cache, without etcd. Until HAProxy marks the dead master DOWN, it still sends it 1 in ${members} new connections; one whose connect times out (timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS} ms) is retried on a live apiserver (retries 2, redispatch), but one still connecting when the master is marked DOWN is cut (on-marked-down shutdown-sessions). ≈ ${n(cacheRate)} cache reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members} = ${n(cacheCut)}. Margin: a live apiserver whose /readyz stalls on its own connection to the dead etcd member (quorum-stall) can be taken out for a moment too, and its sessions are cut the same way`,
     },
     {
       id: 'quorum-stall', label: 'Quorum reads/writes stall after the fault (last failure)', unit: 's', value: ETCD_CLIENT_KEEPALIVE_TIMEOUT_S, min: 0,

@@ -40,8 +40,8 @@ export function predictQuorumLoss(spec: LabSpec): Prediction[] {
     {
       id: 'write-recovery', label: 'First successful write after one member returns', unit: 's',
       value: (2 * t.etcdElectionMs + (t.haproxyCheckRise + 1) * inter) / 1000 + 1,
-      min: (t.etcdElectionMs + t.haproxyCheckRise * inter) / 1000, margin: 4,
-      formula: `etcd start (≈1 s) + a leader election (election timeout ${t.etcdElectionMs}–${2 * t.etcdElectionMs} ms) + HAProxy sees /readyz pass rise ${t.haproxyCheckRise} times (${t.haproxyCheckRise} × ${inter} ms, + up to one inter)`,
+      min: (t.etcdElectionMs + t.haproxyCheckRise * inter) / 1000, margin: 8,
+      formula: `etcd start (≈1 s) + a leader election (election timeout ${t.etcdElectionMs}–${2 * t.etcdElectionMs} ms) + HAProxy sees /readyz pass rise ${t.haproxyCheckRise} times (${t.haproxyCheckRise} × ${inter} ms, + up to one inter); margin 8 s: on a loaded machine etcd's start and the apiservers' /readyz (which asks etcd) each take seconds more`,
     },
   ];
 }

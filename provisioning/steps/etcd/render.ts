@@ -87,6 +87,9 @@ export function etcdServiceDef(spec: LabSpec, masterName: string): ServiceDef {
       '--peer-client-cert-auth=true',
       `--heartbeat-interval=${spec.timers.etcdHeartbeatMs}`,
       `--election-timeout=${spec.timers.etcdElectionMs}`,
+      // a member that returns (power on, heal a partition) first asks whether it could win before
+      // it calls an election, so it does not depose a healthy leader (etcd 3.4 defaults to off)
+      '--pre-vote=true',
       // kubeadm's value (etcd 3.4 defaults to 100000 entries between raft snapshots)
       '--snapshot-count=10000',
       `--quota-backend-bytes=${quotaBackendBytes(spec)}`,

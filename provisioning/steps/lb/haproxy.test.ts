@@ -19,7 +19,7 @@ describe('renderHaproxyCfg', () => {
           log global
           option tcplog
           option dontlognull
-          timeout connect 1s
+          timeout connect 300ms
           timeout client 1h
           timeout server 1h
           timeout check 1000ms

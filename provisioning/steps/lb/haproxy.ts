@@ -8,6 +8,9 @@ import {
   API_PORT, BACKEND_NAME, LB_PATHS, MONITOR_ADDR, MONITOR_PORT, MONITOR_URI, lbModel,
 } from './model.ts';
 
+/** HAProxy's `timeout connect`: the wait before a connect to a dead apiserver is retried elsewhere. */
+export const HAPROXY_CONNECT_TIMEOUT_MS = 300;
+
 export interface HaproxyRenderOptions {
   /** CA that signs the apiservers' serving certificates (default: the Kubernetes CA path). */
   caFile?: string;
@@ -56,8 +59,10 @@ export function renderHaproxyCfg(spec: LabSpec, opts: HaproxyRenderOptions = {})
     '    log global',
     '    option tcplog',
     '    option dontlognull',
-    // a connect to a dead master fails fast and is retried on another one
-    '    timeout connect 1s',
+    // a connect to a dead master fails fast and is retried on another one (a connect on this
+    // LAN takes well under a millisecond; a powered-off master never answers, so every request
+    // HAProxy sends it waits this long before the retry elsewhere)
+    `    timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS}ms`,
     // TCP passthrough carries long watches and exec/log streams: generous idle timeouts,
     // and sessions to a backend that is marked down are cut (on-marked-down below)
     '    timeout client 1h',
