@@ -388,7 +388,7 @@ export async function applyManifest(lab: LabContext, manifest: string, attempts 
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
     try {
-      await kubectl(lab, ['apply', '--validate=false', '-f', '-'], { input: manifest, timeoutMs: 30_000 });
+      await kubectl(lab, ['apply', '--validate=false', '-f', '-'], { input: manifest, timeoutMs: 60_000, requestTimeoutS: 20 });
       return;
     } catch (err) {
       last = err;

@@ -16,8 +16,14 @@ export function kubectlPath(state: LabState): string {
   return binaryPath('kubectl', state.spec.kubernetesVersion);
 }
 
-export async function kubectl(lab: { state: LabState; dir: string }, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  return run(kubectlPath(lab.state), ['--kubeconfig', adminKubeconfig(lab.dir), '--request-timeout=5s', ...args], { timeoutMs: 20_000, ...opts });
+export interface KubectlOptions extends ExecOptions {
+  /** kubectl's --request-timeout per API request (default 5 s: status polls must not hang; an apply of many objects on a loaded machine wants more). */
+  requestTimeoutS?: number;
+}
+
+export async function kubectl(lab: { state: LabState; dir: string }, args: string[], opts: KubectlOptions = {}): Promise<ExecResult> {
+  const { requestTimeoutS = 5, ...exec } = opts;
+  return run(kubectlPath(lab.state), ['--kubeconfig', adminKubeconfig(lab.dir), `--request-timeout=${requestTimeoutS}s`, ...args], { timeoutMs: 20_000, ...exec });
 }
 
 export async function kubectlJson<T>(lab: { state: LabState; dir: string }, args: string[], opts: ExecOptions = {}): Promise<T> {

@@ -108,7 +108,7 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
         },
       },
     });
-    await kubectl(lab, ['apply', '-f', '-'], { input: manifest });
+    await kubectl(lab, ['apply', '-f', '-'], { input: manifest, timeoutMs: 60_000, requestTimeoutS: 20 });
     let pods: { spec: { nodeName?: string }; status: { phase: string } }[] = [];
     for (let i = 0; i < 60; i++) {
       pods = (await kubectlJson<{ items: typeof pods }>(lab, ['get', 'pods', '-l', 'app=web'])).items;
