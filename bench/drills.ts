@@ -1,5 +1,6 @@
 // Bench: every drill on one lab, predicted vs measured. Figures, not pass/fail: a drill that fails
-// is reported and the next one runs. HALAB_BENCH_DRILLS=name,name picks drills;
+// is reported and the next one runs; then master-down on a lab whose apiservers use only their
+// own etcd member. HALAB_BENCH_DRILLS=name,name picks drills;
 // HALAB_BENCH_REPORTS=DIR keeps every drill's report.
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,9 +11,6 @@ import { fmtValue } from '../provisioning/drills/report.ts';
 import { machineNetworks } from '../provisioning/machine.ts';
 import { validateSpec } from '../provisioning/spec/validate.ts';
 import type { Bench } from './suites.ts';
-
-const LAB = 'benchdrill';
-const SUBNET = '10.213.92.0/24';
 
 function predicted(p: Prediction): string {
   return p.min !== undefined ? `${fmtValue(p.min, p.unit)}–${fmtValue(p.value, p.unit)}` : fmtValue(p.value, p.unit);
@@ -38,49 +36,61 @@ export function drillBenchLines(r: DrillResult): string[] {
   return out;
 }
 
+/**
+ * Build a lab from `input` (a spec without name and subnet), run `names` (all drills when empty;
+ * HALAB_BENCH_DRILLS narrows it) on it, print each drill's lines and a summary, remove the lab.
+ */
+async function benchDrillsOn(lab: { name: string; subnet: string }, input: Record<string, unknown>, names: string[]): Promise<void> {
+  const v = validateSpec({ ...input, name: lab.name, subnet: lab.subnet }, await machineNetworks());
+  if (!v.spec) throw new Error(v.issues.map((i) => i.message).join('; '));
+  const t0 = Date.now();
+  const res = await up(v.spec, { emit: () => {} });
+  if (!res.ok) throw new Error(`up failed: ${res.error?.message}`);
+  console.log(`  lab ${lab.name} (apiserverEtcd ${v.spec.apiserverEtcd}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const only = (process.env.HALAB_BENCH_DRILLS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const picked = listDrills().map((d) => d.name).filter((n) => (!names.length || names.includes(n)) && (!only.length || only.includes(n)));
+  const handle = await LabHandle.open(lab.name);
+  const summary: string[] = [];
+  try {
+    for (const name of picked) {
+      const r = await runDrill(handle, name, { emit: () => {} });
+      for (const l of drillBenchLines(r)) console.log(l);
+      const pick = (id: string) => r.measurements.find((m) => m.id === id);
+      const rd = r.probe.find((p) => p.kind === 'read');
+      const wr = r.probe.find((p) => p.kind === 'write');
+      const key = [
+        pick('vip-takeover') && `takeover ${fmtValue(pick('vip-takeover')!.value, 'ms')}`,
+        rd && `longest read outage ${fmtValue(rd.longestOutageMs, 'ms')}`,
+        rd && `failed reads ${rd.failures}`,
+        wr && `failed/unknown writes ${wr.failures}/${wr.unknowns}`,
+        wr && wr.recoveryMs > 0 && `write recovery ${fmtValue(wr.recoveryMs, 'ms')}`,
+        pick('etcd-restore') && `restore ${fmtValue(pick('etcd-restore')!.value, 's')}`,
+      ].filter(Boolean).join(', ');
+      summary.push(`    ${name.padEnd(14)} ${r.ok ? 'ok    ' : 'FAILED'} ${key}`);
+    }
+  } finally {
+    // HALAB_BENCH_REPORTS=DIR keeps the reports (JSON with every sample, Markdown, SVG) after the lab is gone
+    if (process.env.HALAB_BENCH_REPORTS) {
+      const dir = join(process.env.HALAB_BENCH_REPORTS, lab.name);
+      await cp(join(handle.dir, 'reports'), dir, { recursive: true }).catch((err: Error) => console.log(`  could not keep the reports: ${err.message}`));
+      console.log(`  reports kept in ${dir}`);
+    }
+    await handle.close();
+    const d = await down(lab.name, { emit: () => {} }).catch((err: Error) => ({ leftovers: [err.message] }));
+    console.log(`  summary\n${summary.join('\n')}`);
+    console.log(`  lab removed (leftovers: ${d.leftovers.length})`);
+  }
+}
+
 export const drillBenches: Bench[] = [
   {
     name: 'drills',
     title: 'Drills: every drill on one lab, predicted vs measured',
-    async run() {
-      const v = validateSpec({ name: LAB, subnet: SUBNET }, await machineNetworks());
-      if (!v.spec) throw new Error(v.issues.map((i) => i.message).join('; '));
-      const t0 = Date.now();
-      const res = await up(v.spec, { emit: () => {} });
-      if (!res.ok) throw new Error(`up failed: ${res.error?.message}`);
-      console.log(`  lab ${LAB} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      const only = (process.env.HALAB_BENCH_DRILLS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-      const names = listDrills().map((d) => d.name).filter((n) => !only.length || only.includes(n));
-      const lab = await LabHandle.open(LAB);
-      const summary: string[] = [];
-      try {
-        for (const name of names) {
-          const r = await runDrill(lab, name, { emit: () => {} });
-          for (const l of drillBenchLines(r)) console.log(l);
-          const pick = (id: string) => r.measurements.find((m) => m.id === id);
-          const rd = r.probe.find((p) => p.kind === 'read');
-          const wr = r.probe.find((p) => p.kind === 'write');
-          const key = [
-            pick('vip-takeover') && `takeover ${fmtValue(pick('vip-takeover')!.value, 'ms')}`,
-            rd && `longest read outage ${fmtValue(rd.longestOutageMs, 'ms')}`,
-            rd && `failed reads ${rd.failures}`,
-            wr && `failed/unknown writes ${wr.failures}/${wr.unknowns}`,
-            wr && wr.recoveryMs > 0 && `write recovery ${fmtValue(wr.recoveryMs, 'ms')}`,
-            pick('etcd-restore') && `restore ${fmtValue(pick('etcd-restore')!.value, 's')}`,
-          ].filter(Boolean).join(', ');
-          summary.push(`    ${name.padEnd(14)} ${r.ok ? 'ok    ' : 'FAILED'} ${key}`);
-        }
-      } finally {
-        // HALAB_BENCH_REPORTS=DIR keeps the reports (JSON with every sample, Markdown, SVG) after the lab is gone
-        if (process.env.HALAB_BENCH_REPORTS) {
-          await cp(join(lab.dir, 'reports'), process.env.HALAB_BENCH_REPORTS, { recursive: true }).catch((err: Error) => console.log(`  could not keep the reports: ${err.message}`));
-          console.log(`  reports kept in ${process.env.HALAB_BENCH_REPORTS}`);
-        }
-        await lab.close();
-        const d = await down(LAB, { emit: () => {} }).catch((err: Error) => ({ leftovers: [err.message] }));
-        console.log(`  summary\n${summary.join('\n')}`);
-        console.log(`  lab removed (leftovers: ${d.leftovers.length})`);
-      }
-    },
+    run: () => benchDrillsOn({ name: 'benchdrill', subnet: '10.213.92.0/24' }, {}, []),
+  },
+  {
+    name: 'drills-stacked',
+    title: 'master-down again with apiserverEtcd local (each apiserver uses only its own etcd member, as kubeadm\'s stacked etcd)',
+    run: () => benchDrillsOn({ name: 'benchstack', subnet: '10.213.93.0/24' }, { apiserverEtcd: 'local' }, ['master-down']),
   },
 ];

@@ -1,7 +1,7 @@
 import { up, down, status } from '../provisioning/engine/lab.ts';
 import type { LabSpec } from '../provisioning/api/types.ts';
 const spec: LabSpec = {
-  apiVersion: 'halab/v1', kind: 'Lab', name: process.argv[3] ?? 'smoke', provider: 'netns', bootstrap: 'fast',
+  apiVersion: 'halab/v1', kind: 'Lab', name: process.argv[3] ?? 'smoke', provider: 'netns', bootstrap: 'fast', apiserverEtcd: 'all',
   subnet: '10.213.9.0/24', vip: '10.213.9.10', kubernetesVersion: 'v1.34.4',
   hosts: [
     { name: 'lb1', role: 'lb', address: '10.213.9.11' }, { name: 'lb2', role: 'lb', address: '10.213.9.12' },

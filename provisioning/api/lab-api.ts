@@ -24,6 +24,8 @@ export interface WizardInput {
   lbs: number;
   masters: number;
   workers: number;
+  /** Which etcd members each kube-apiserver uses (default all). */
+  apiserverEtcd?: LabSpec['apiserverEtcd'];
   timers?: Partial<LabSpec['timers']>;
   snapshots?: Partial<LabSpec['snapshots']>;
 }

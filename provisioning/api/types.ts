@@ -8,6 +8,11 @@
 export type HostRole = 'lb' | 'master' | 'worker';
 export type ProviderName = 'netns' | 'qemu';
 export type BootstrapMode = 'fast' | 'kubeadm';
+/**
+ * Which etcd members each kube-apiserver talks to. all: every member (kubeadm's external-etcd
+ * topology); local: only the member on its own master (kubeadm's stacked topology).
+ */
+export type ApiserverEtcd = 'all' | 'local';
 
 export interface HostSpec {
   /** DNS label, unique in the lab: becomes the hostname. */
@@ -58,6 +63,8 @@ export interface LabSpec {
   name: string;
   provider: ProviderName;
   bootstrap: BootstrapMode;
+  /** Which etcd members each kube-apiserver uses (default all). */
+  apiserverEtcd: ApiserverEtcd;
   /** IPv4 CIDR, private, not in use on the machine. */
   subnet: string;
   /** Floating API address (keepalived), inside the subnet, not a host address. */

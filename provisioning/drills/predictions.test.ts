@@ -31,6 +31,18 @@ describe('predictions from the lab spec', () => {
     expect(slow.formula).toContain('VRRPv2');
   });
 
+  it('master-down: read failures and stalls depend on which etcd members the apiservers use', () => {
+    const all = predictMasterDown(spec());
+    const local = predictMasterDown(spec({ apiserverEtcd: 'local' }));
+    // all: 12.5 reads/s, 1 in 3 a quorum GET, 1 in 3 of those to the dead member for 10 s ≈ 13.9, + 1.25 cut
+    expect(byId(all, 'read-failures')).toMatchObject({ value: 15, margin: 10 });
+    expect(byId(all, 'quorum-stall')).toMatchObject({ value: 10 });
+    // local: only the reads cut while connecting to the dead master (12.5/s × 0.3 s ÷ 3)
+    expect(byId(local, 'read-failures')).toMatchObject({ value: 1, min: 0, margin: 2 });
+    expect(byId(local, 'quorum-stall')).toMatchObject({ value: 0, margin: 2.6 });
+    expect(byId(all, 'read-failures').formula).toContain('stacked');
+  });
+
   it('master-down: HAProxy marks a powered-off master down after fall × (connect timeout + inter)', () => {
     const p = predictMasterDown(spec());
     // fall 2 × (connect timeout 300 ms + inter 500 ms); min: 2 timeouts + 1 inter

@@ -32,6 +32,7 @@ export const WizardInputSchema = z.strictObject({
   lbs: count,
   masters: count,
   workers: count,
+  apiserverEtcd: z.enum(['all', 'local']).optional(),
   timers: TimersInput.optional(),
   snapshots: SnapshotsInput.optional(),
 });

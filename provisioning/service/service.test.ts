@@ -71,6 +71,8 @@ describe('LabService', () => {
     const even = await svc.checkSpec({ ...wizard, masters: 4 });
     expect(even.spec).toBeDefined();
     expect(even.issues.some((i) => i.severity === 'warning')).toBe(true);
+    expect(ok.spec?.apiserverEtcd).toBe('all');
+    expect((await svc.checkSpec({ ...wizard, apiserverEtcd: 'local' })).spec?.apiserverEtcd).toBe('local');
   });
 
   it('up resolves with the run id once the run started, streams events, refuses a second run on the lab', async () => {

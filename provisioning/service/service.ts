@@ -212,7 +212,7 @@ export class LabService implements LabApi {
       if (bad.length) return { issues: bad };
       raw = specFromCounts({
         name: input.name, subnet: input.subnet, lbs: input.lbs, masters: input.masters, workers: input.workers,
-        timers: input.timers, snapshots: input.snapshots,
+        apiserverEtcd: input.apiserverEtcd, timers: input.timers, snapshots: input.snapshots,
       });
     }
     const name = (raw as { name?: unknown } | null)?.name;

@@ -2,6 +2,7 @@
 // disks and ports, the network, the etcd quorum, the timers and what they mean for failures.
 
 import type {
+  ApiserverEtcd,
   BootstrapMode,
   DiskSpec,
   HostRole,
@@ -27,6 +28,7 @@ export const API_PORT = 6443;
 /** The contract's PlanPreview plus the spec fields a plan shows (see the report on types.ts). */
 export interface PlanPreviewDetails extends PlanPreview {
   bootstrap: BootstrapMode;
+  apiserverEtcd: ApiserverEtcd;
   kubernetesVersion: string;
   disks: DiskSpec;
   snapshots: SnapshotScheduleSpec;
@@ -76,6 +78,7 @@ export function planPreview(spec: LabSpec, issues: SpecIssue[]): PlanPreviewDeta
     lab: spec.name,
     provider: spec.provider,
     bootstrap: spec.bootstrap,
+    apiserverEtcd: spec.apiserverEtcd,
     kubernetesVersion: spec.kubernetesVersion,
     subnet: spec.subnet,
     vip: spec.vip,
@@ -173,7 +176,7 @@ function portLabel(p: { port: number; service: string }): string {
 }
 
 /** The text of `halab plan`. Takes a PlanPreview; shows bootstrap, version and snapshots when present. */
-export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetails, 'bootstrap' | 'kubernetesVersion' | 'snapshots'>>): string {
+export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetails, 'bootstrap' | 'apiserverEtcd' | 'kubernetesVersion' | 'snapshots'>>): string {
   const out: string[] = [];
   const head = [`provider ${preview.provider}`];
   if (preview.bootstrap) head.push(`bootstrap ${preview.bootstrap}`);
@@ -182,6 +185,9 @@ export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetail
   out.push(`  subnet   ${preview.subnet}`);
   out.push(`  gateway  ${preview.gateway} (this machine, on the lab bridge)`);
   out.push(`  VIP      ${preview.vip} (the API endpoint: https://${preview.vip}:${API_PORT}, held by keepalived)`);
+  if (preview.apiserverEtcd) {
+    out.push(`  etcd     ${preview.apiserverEtcd === 'local' ? 'each kube-apiserver uses the member on its own master (apiserverEtcd local, stacked)' : 'each kube-apiserver uses every member (apiserverEtcd all, external)'}`);
+  }
 
   out.push('', 'Hosts');
   const rows = [['NAME', 'ROLE', 'ADDRESS', 'DISKS', 'PORTS']];

@@ -29,6 +29,7 @@ const REFERENCE: LabSpec = {
   name: 'halab',
   provider: 'netns',
   bootstrap: 'fast',
+  apiserverEtcd: 'all',
   subnet: '10.213.0.0/24',
   vip: '10.213.0.10',
   kubernetesVersion: 'v1.34.4',
@@ -63,7 +64,7 @@ describe('defaults', () => {
 
   it('keeps the contract field order', () => {
     expect(Object.keys(defaultSpec())).toEqual([
-      'apiVersion', 'kind', 'name', 'provider', 'bootstrap', 'subnet', 'vip', 'kubernetesVersion', 'hosts', 'disks', 'timers', 'snapshots',
+      'apiVersion', 'kind', 'name', 'provider', 'bootstrap', 'apiserverEtcd', 'subnet', 'vip', 'kubernetesVersion', 'hosts', 'disks', 'timers', 'snapshots',
     ]);
   });
 

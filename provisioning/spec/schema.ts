@@ -8,6 +8,7 @@
 
 import { z } from 'zod';
 import type {
+  ApiserverEtcd,
   BootstrapMode,
   DiskSpec,
   HostRole,
@@ -225,6 +226,7 @@ function intField<K extends keyof TimerSpec | keyof SnapshotScheduleSpec>(key: K
 const ROLES = ['lb', 'master', 'worker'] as const satisfies readonly HostRole[];
 const PROVIDERS = ['netns', 'qemu'] as const satisfies readonly ProviderName[];
 const BOOTSTRAPS = ['fast', 'kubeadm'] as const satisfies readonly BootstrapMode[];
+const APISERVER_ETCD = ['all', 'local'] as const satisfies readonly ApiserverEtcd[];
 
 export const HostSchema = z
   .strictObject({
@@ -282,6 +284,9 @@ export const LabSpecInputSchema = z
       .meta({ description: `DNS label, at most ${LAB_NAME_MAX} characters: every resource of the lab carries it.` }),
     provider: z.enum(PROVIDERS).default('netns').meta({ description: 'netns: network namespaces (fast, no VMs); qemu: virtual machines.' }),
     bootstrap: z.enum(BOOTSTRAPS).default('fast').meta({ description: 'fast: the lab writes configs itself; kubeadm: kubeadm init/join.' }),
+    apiserverEtcd: z.enum(APISERVER_ETCD).default('all').meta({
+      description: 'all: every kube-apiserver uses every etcd member (external etcd); local: each uses only the member on its own master (stacked etcd, no stall on a dead member).',
+    }),
     subnet: subnetField
       .default(DEFAULT_SUBNET)
       .meta({ description: 'Private IPv4 CIDR (/16 to /29), not in use on the machine; its first address (.1) is the gateway: this machine on the lab bridge.' }),
@@ -324,6 +329,7 @@ export const LabSpecSchema = LabSpecInputSchema.transform((s) => {
     name: s.name,
     provider: s.provider,
     bootstrap: s.bootstrap,
+    apiserverEtcd: s.apiserverEtcd,
     subnet: s.subnet,
     vip: s.vip ?? defaultVip(s.subnet),
     kubernetesVersion: s.kubernetesVersion,
@@ -367,6 +373,7 @@ export interface SpecFromCounts {
   workers: number;
   provider?: ProviderName;
   bootstrap?: BootstrapMode;
+  apiserverEtcd?: ApiserverEtcd;
   kubernetesVersion?: string;
   disks?: Partial<DiskSpec>;
   timers?: Partial<TimerSpec>;
@@ -397,6 +404,7 @@ export function specFromCounts(options: SpecFromCounts): LabSpec {
     name: options.name ?? DEFAULT_LAB_NAME,
     provider: options.provider ?? 'netns',
     bootstrap: options.bootstrap ?? 'fast',
+    apiserverEtcd: options.apiserverEtcd ?? 'all',
     subnet,
     vip: options.vip ?? formatIPv4(addressAt(layoutSubnet, VIP_OFFSET)),
     kubernetesVersion: options.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,

@@ -100,7 +100,7 @@ describe('schema errors', () => {
     expectOnly({ VIP: '10.213.0.10' }, err('VIP', 'unknown field "VIP"', 'rename it to "vip"'));
     expectOnly(
       { colour: 'red' },
-      err('colour', 'unknown field "colour"', 'delete it; the fields allowed here are: apiVersion, kind, name, provider, bootstrap, subnet, vip, kubernetesVersion, hosts, disks, timers, snapshots'),
+      err('colour', 'unknown field "colour"', 'delete it; the fields allowed here are: apiVersion, kind, name, provider, bootstrap, apiserverEtcd, subnet, vip, kubernetesVersion, hosts, disks, timers, snapshots'),
     );
     expectOnly({ hosts: [lb(1), lb(2), { ...m(1), ip: 'x' }, m(2), m(3), w(1)] }, err('hosts[2].ip', 'unknown field "ip"', 'delete it; the fields allowed here are: name, role, address'));
     expectOnly({ timers: { vrrpadvertint: 1 } }, err('timers.vrrpadvertint', 'unknown field "vrrpadvertint"', 'rename it to "vrrpAdvertInt"'));

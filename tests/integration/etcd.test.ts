@@ -29,7 +29,7 @@ const NET = '10.213.52';
 const INTERVAL_S = 5;
 const RETAIN = 2;
 const spec: LabSpec = {
-  apiVersion: 'halab/v1', kind: 'Lab', name: LAB, provider: 'netns', bootstrap: 'fast',
+  apiVersion: 'halab/v1', kind: 'Lab', name: LAB, provider: 'netns', bootstrap: 'fast', apiserverEtcd: 'all',
   subnet: `${NET}.0/24`, vip: `${NET}.10`, kubernetesVersion: 'v1.34.4',
   hosts: [
     { name: 'lb1', role: 'lb', address: `${NET}.11` }, { name: 'lb2', role: 'lb', address: `${NET}.12` },

@@ -31,7 +31,7 @@ process.env.HALAB_HOME = HOME;
 const LAB = 'itlb';
 const NET = '10.213.42';
 const spec: LabSpec = {
-  apiVersion: 'halab/v1', kind: 'Lab', name: LAB, provider: 'netns', bootstrap: 'fast',
+  apiVersion: 'halab/v1', kind: 'Lab', name: LAB, provider: 'netns', bootstrap: 'fast', apiserverEtcd: 'all',
   subnet: `${NET}.0/24`, vip: `${NET}.10`, kubernetesVersion: 'v1.34.4',
   hosts: [
     { name: 'lb1', role: 'lb', address: `${NET}.11` }, { name: 'lb2', role: 'lb', address: `${NET}.12` },

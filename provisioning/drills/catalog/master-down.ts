@@ -23,9 +23,18 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
   const members = masterHosts(spec).length;
   const cto = checkConnectTimeoutMs(spec);
   const inter = t.haproxyCheckInterMs;
-  // the probe sends 1 cache read in READ_OPS.length reads
-  const cacheRate = 1000 / DEFAULT_PROBE.tickMs / READ_OPS.length;
+  const local = spec.apiserverEtcd === 'local';
+  const readRate = 1000 / DEFAULT_PROBE.tickMs;
+  // the probe cycles through READ_OPS: one cache read and one quorum read in READ_OPS.length reads
+  const cacheRate = readRate / READ_OPS.length;
   const cacheCut = (cacheRate * HAPROXY_CONNECT_TIMEOUT_MS) / 1000 / members;
+  // reads still connecting to the dead master when HAProxy marks it DOWN are cut (shutdown-sessions)
+  const readsCut = (readRate * HAPROXY_CONNECT_TIMEOUT_MS) / 1000 / members;
+  // apiserverEtcd all: each live apiserver sends 1 in `members` etcd requests to the dead member
+  // (gRPC round robin) until its connection times out; a quorum GET sent there outlives the probe
+  const quorumRate = readRate / READ_OPS.length;
+  const stalledReads = local ? 0 : (quorumRate * ETCD_CLIENT_KEEPALIVE_TIMEOUT_S) / members;
+  const downMs = t.haproxyCheckFall * (cto + inter);
   return [
     {
       id: 'read-outage', label: 'Longest read outage through the VIP', unit: 'ms',
@@ -39,13 +48,23 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
       formula: `a GET with resourceVersion=0 is answered from the apiserver's cache, without etcd. Until HAProxy marks the dead master DOWN, it still sends it 1 in ${members} new connections; one whose connect times out (timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS} ms) is retried on a live apiserver (retries 2, redispatch), but one still connecting when the master is marked DOWN is cut (on-marked-down shutdown-sessions). ≈ ${n(cacheRate)} cache reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members} = ${n(cacheCut)}. Margin: a live apiserver whose /readyz stalls on its own connection to the dead etcd member (quorum-stall) can be taken out for a moment too, and its sessions are cut the same way`,
     },
     {
-      id: 'quorum-stall', label: 'Quorum reads/writes stall after the fault (last failure)', unit: 's', value: ETCD_CLIENT_KEEPALIVE_TIMEOUT_S, min: 0,
-      margin: ETCD_CLIENT_KEEPALIVE_TIME_S,
-      formula: `the surviving apiservers keep gRPC connections to the dead etcd member: a request sent on one hangs until the kernel gives up on it (TCP_USER_TIMEOUT = the apiserver's etcd keepalive timeout, ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s), an idle one is found dead by a keepalive ping (after ${ETCD_CLIENT_KEEPALIVE_TIME_S} s + ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s); the request is then retried on a live member. Until then some quorum GETs and PATCHes time out`,
+      id: 'read-failures', label: 'Failed reads (all kinds)', unit: 'count',
+      value: Math.round(readsCut + stalledReads), min: 0, margin: local ? 2 : 10,
+      formula: local
+        ? `apiserverEtcd local: the live apiservers use only their own etcd member, so nothing of theirs waits on the dead one. What fails: reads still connecting to the dead master when HAProxy marks it DOWN (cut by shutdown-sessions): ≈ ${n(readRate)} reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s (timeout connect) ÷ ${members} = ${n(readsCut)}, and a read in flight on it at the instant it dies`
+        : `apiserverEtcd all: each live apiserver spreads its etcd requests over every member (gRPC round robin), so 1 in ${members} goes to the dead member and hangs until the connection times out (${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s): ≈ ${n(quorumRate)} quorum GETs/s × ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s ÷ ${members} = ${n(stalledReads)} outlive the probe's ${DEFAULT_PROBE.totalTimeoutS} s timeout; + ${n(readsCut)} cut while connecting to the dead master (${n(readRate)} reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members}). Margin: /readyz answers 500 while its own etcd check waits on the dead member. With apiserverEtcd local (kubeadm's stacked etcd) only the cut ones remain`,
+    },
+    {
+      id: 'quorum-stall', label: 'Quorum reads/writes stall after the fault (last failure)', unit: 's',
+      value: local ? 0 : ETCD_CLIENT_KEEPALIVE_TIMEOUT_S, min: 0,
+      margin: local ? (downMs + 1000) / 1000 : ETCD_CLIENT_KEEPALIVE_TIME_S,
+      formula: local
+        ? `apiserverEtcd local: no live apiserver talks to the dead member, so no quorum request stalls; the last failure is one cut while HAProxy marks the dead master DOWN (≈ ${n(downMs / 1000)} s) + 1 s`
+        : `the surviving apiservers keep gRPC connections to the dead etcd member: a request sent on one hangs until the kernel gives up on it (TCP_USER_TIMEOUT = the apiserver's etcd keepalive timeout, ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s), an idle one is found dead by a keepalive ping (after ${ETCD_CLIENT_KEEPALIVE_TIME_S} s + ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s); the request is then retried on a live member. Until then some quorum GETs and PATCHes time out`,
     },
     {
       id: 'haproxy-down', label: 'HAProxy marks the dead apiserver DOWN', unit: 'ms',
-      value: t.haproxyCheckFall * (cto + inter), min: t.haproxyCheckFall * cto + (t.haproxyCheckFall - 1) * inter, margin: 1000,
+      value: downMs, min: t.haproxyCheckFall * cto + (t.haproxyCheckFall - 1) * inter, margin: 1000,
       formula: `fall ${t.haproxyCheckFall} × (check connect timeout min(timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS} ms, inter ${inter} ms) = ${cto} ms + inter ${inter} ms): a powered-off host does not refuse, its checks time out`,
     },
     {
@@ -73,7 +92,7 @@ export const masterDown: Drill = {
   info: {
     name: 'master-down',
     title: 'A master loses power',
-    concept: 'Every part of the control plane runs three times. When one master dies, HAProxy\'s health checks take its apiserver out of rotation and retry the requests that hit it elsewhere, etcd still has a majority (2 of 3) so it keeps a leader and keeps accepting writes, and the controller-manager and scheduler on the other masters take over the leader leases once the dead one stops renewing them. A client of the VIP should not notice.',
+    concept: 'Every part of the control plane runs three times. When one master dies, HAProxy\'s health checks take its apiserver out of rotation and retry the requests that hit it elsewhere, etcd still has a majority (2 of 3) so it keeps a leader and keeps accepting writes, and the controller-manager and scheduler on the other masters take over the leader leases once the dead one stops renewing them. How much a client of the VIP notices depends on which etcd members each apiserver talks to: with every member (apiserverEtcd all, external etcd) the live apiservers keep sending some requests to the dead member, and those hang for about 10 s until the connection times out; with only their own member (apiserverEtcd local, kubeadm\'s stacked etcd) nothing of theirs waits on the dead master.',
     article: '§2.2, §3',
     needs: '3 masters, 2 load balancers, 1 worker (probe)',
   },
@@ -160,7 +179,7 @@ export const masterDown: Drill = {
         const now = Date.now();
         probeOutageCheck(ctx, 'read', 'read-outage', faultAt - 1000, now, 'Reads through the VIP had no outage longer than predicted');
         const rd = probeStats(ctx.samples(), 'read', { from: faultAt - 1000, to: now });
-        ctx.measure({ id: 'read-failures', label: 'Failed reads (all kinds)', value: rd.failures, unit: 'count', how: `probe reads from 1 s before the fault to the end of the drill (${rd.requests} reads)` });
+        ctx.measure({ id: 'read-failures', label: 'Failed reads (all kinds)', value: rd.failures, unit: 'count', predictionId: 'read-failures', how: `probe reads from 1 s before the fault to the end of the drill (${rd.requests} reads)` });
         const cache = probeStats(ctx.samples(), 'read', { from: faultAt - 1000, to: now }, 'GET configmap (cache)');
         ctx.measure({ id: 'cache-read-failures', label: 'Failed reads served from the watch cache', value: cache.failures, unit: 'count', predictionId: 'cache-read-failures', how: `${cache.requests} GETs with resourceVersion=0` });
         const quorumOps = ['GET configmap', 'PATCH configmap'];

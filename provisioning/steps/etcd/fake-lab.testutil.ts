@@ -9,7 +9,7 @@ import type { LabContext, NodeProvider } from '../../providers/types.ts';
 
 export function testSpec(over: Partial<LabSpec> = {}): LabSpec {
   return {
-    apiVersion: 'halab/v1', kind: 'Lab', name: 'etcddev', provider: 'netns', bootstrap: 'fast',
+    apiVersion: 'halab/v1', kind: 'Lab', name: 'etcddev', provider: 'netns', bootstrap: 'fast', apiserverEtcd: 'all',
     subnet: '10.213.51.0/24', vip: '10.213.51.10', kubernetesVersion: 'v1.34.4',
     hosts: [
       { name: 'lb1', role: 'lb', address: '10.213.51.11' }, { name: 'lb2', role: 'lb', address: '10.213.51.12' },

@@ -6,7 +6,7 @@ import type { LabSpec } from '../../api/types.ts';
 
 export function referenceSpec(over: Partial<LabSpec> = {}): LabSpec {
   return {
-    apiVersion: 'halab/v1', kind: 'Lab', name: 'halab', provider: 'netns', bootstrap: 'fast',
+    apiVersion: 'halab/v1', kind: 'Lab', name: 'halab', provider: 'netns', bootstrap: 'fast', apiserverEtcd: 'all',
     subnet: '10.213.0.0/24', vip: '10.213.0.10', kubernetesVersion: 'v1.34.4',
     hosts: [
       { name: 'lb1', role: 'lb', address: '10.213.0.11' }, { name: 'lb2', role: 'lb', address: '10.213.0.12' },

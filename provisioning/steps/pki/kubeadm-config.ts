@@ -114,8 +114,25 @@ export interface RenderOptions {
   certificatesDir: string;
 }
 
-/** The ClusterConfiguration the control plane runs with: external etcd, everything through the VIP. */
-export function clusterConfiguration(spec: LabSpec, o: RenderOptions): Record<string, unknown> {
+/**
+ * The etcd client URLs the kube-apiserver on `masterName` uses: every member (apiserverEtcd all,
+ * the default) or only its own (local, as kubeadm's stacked etcd). A kube-apiserver that knows
+ * every member spreads its requests over all of them (gRPC round robin), so when a master loses
+ * power the others' requests that were sent to its member stall until the connection times out
+ * (10 s); one that knows only its own member dies with it and nothing else notices.
+ */
+export function apiserverEtcdEndpoints(spec: LabSpec, masterName?: string): string[] {
+  const masters = masterHosts(spec);
+  const own = masters.find((m) => m.name === masterName);
+  if ((spec.apiserverEtcd ?? 'all') === 'local' && own) return [etcdClientURL(own.address)];
+  return masters.map((m) => etcdClientURL(m.address));
+}
+
+/**
+ * The ClusterConfiguration the control plane runs with: external etcd, everything through the VIP.
+ * `masterName`: the master whose kube-apiserver it configures (its etcd endpoints may differ).
+ */
+export function clusterConfiguration(spec: LabSpec, o: RenderOptions, masterName?: string): Record<string, unknown> {
   const net = clusterNetworking(spec);
   return {
     apiVersion: KUBEADM_API,
@@ -128,7 +145,7 @@ export function clusterConfiguration(spec: LabSpec, o: RenderOptions): Record<st
     networking: { dnsDomain: net.dnsDomain, serviceSubnet: net.serviceSubnet, podSubnet: net.podSubnet },
     etcd: {
       external: {
-        endpoints: masterHosts(spec).map((m) => etcdClientURL(m.address)),
+        endpoints: apiserverEtcdEndpoints(spec, masterName),
         // paths on the masters (where the apiserver runs), whatever certificatesDir is
         caFile: ETCD_TLS.ca,
         certFile: APISERVER_ETCD_CLIENT.cert,
@@ -175,7 +192,7 @@ function docs(...objs: Record<string, unknown>[]): string {
  * control-plane step runs `kubeadm init phase control-plane ... --config` with on that master.
  */
 export function renderClusterConfig(spec: LabSpec, masterName: string, o: RenderOptions = { certificatesDir: HOST_PKI_DIR }): string {
-  return docs(initConfiguration(master(spec, masterName)), clusterConfiguration(spec, o));
+  return docs(initConfiguration(master(spec, masterName)), clusterConfiguration(spec, o, masterName));
 }
 
 /** The config for `kubeadm init phase certs etcd-*` on behalf of one etcd member. */

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { answerFileProbes, fakeLab, testSpec } from '../etcd/fake-lab.testutil.ts';
 import { checksumScript, distributePki, distributionPlan, parseChecksums, pkiDistributed, staleFiles } from './distribute.ts';
 import { kubeconfigServer, pkiTasks, renderGenerationConfigs, setKubeconfigServer } from './generate.ts';
-import { apiServerCertSANs, clusterNetworking, renderClusterConfig, renderEtcdCertConfig, renderNodeConfig } from './kubeadm-config.ts';
+import { apiServerCertSANs, apiserverEtcdEndpoints, clusterNetworking, renderClusterConfig, renderEtcdCertConfig, renderNodeConfig } from './kubeadm-config.ts';
 import { localPki } from './paths.ts';
 
 const spec = testSpec();
@@ -75,6 +75,18 @@ describe('kubeadm config', () => {
     const [w] = parseAllDocuments(renderNodeConfig(spec, 'w2', { certificatesDir: '/x' })).map((d) => d.toJS());
     expect(w.localAPIEndpoint.advertiseAddress).toBe('10.213.51.32');
     expect(() => renderNodeConfig(spec, 'Bad_Name', { certificatesDir: '/x' })).toThrow(/not a valid node name/);
+  });
+
+  it('gives each kube-apiserver every etcd member (all) or only its own (local, stacked)', () => {
+    const endpoints = (sp: typeof spec, m: string) => parseAllDocuments(renderClusterConfig(sp, m)).map((d) => d.toJS())[1].etcd.external.endpoints;
+    const all = ['https://10.213.51.21:2379', 'https://10.213.51.22:2379', 'https://10.213.51.23:2379'];
+    expect(endpoints(spec, 'm2')).toEqual(all);
+    expect(apiserverEtcdEndpoints(spec)).toEqual(all);
+    const local = testSpec({ apiserverEtcd: 'local' });
+    expect(endpoints(local, 'm2')).toEqual(['https://10.213.51.22:2379']);
+    expect(endpoints(local, 'm3')).toEqual(['https://10.213.51.23:2379']);
+    // without a master (the certificate phases) every member is listed
+    expect(apiserverEtcdEndpoints(local)).toEqual(all);
   });
 
   it('refuses a master that is not one', () => {

@@ -53,7 +53,13 @@ describe('Wizard', () => {
     await fireEvent.input(subnet, { target: { value: '10.213.7.0/24' } });
     await screen.findByText('Valid: ready to create');
     await waitFor(() => expect((create as HTMLButtonElement).disabled).toBe(false));
-    expect(f.checkSpec).toHaveBeenLastCalledWith({ name: 'lab7', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2, timers: {}, snapshots: { intervalS: 60, retain: 5 } });
+    expect(f.checkSpec).toHaveBeenLastCalledWith({ name: 'lab7', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2, apiserverEtcd: 'all', timers: {}, snapshots: { intervalS: 60, retain: 5 } });
+
+    // the etcd topology is a labelled choice that reaches the check
+    const topo = screen.getByLabelText('Each apiserver talks to') as HTMLSelectElement;
+    await fireEvent.change(topo, { target: { value: 'local' } });
+    await waitFor(() => expect(f.checkSpec).toHaveBeenLastCalledWith(expect.objectContaining({ apiserverEtcd: 'local' })));
+    await waitFor(() => expect((create as HTMLButtonElement).disabled).toBe(false));
 
     await fireEvent.click(create);
     await waitFor(() => expect(f.up).toHaveBeenCalledTimes(1));

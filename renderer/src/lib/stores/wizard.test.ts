@@ -6,7 +6,7 @@ describe('wizard validation', () => {
   it('the default form is valid locally and becomes the reference topology', () => {
     const f = defaultForm('lab1', '10.213.7.0/24');
     expect(localIssues(f)).toEqual([]);
-    expect(toWizardInput(f)).toEqual({ name: 'lab1', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2, timers: {}, snapshots: { intervalS: 60, retain: 5 } });
+    expect(toWizardInput(f)).toEqual({ name: 'lab1', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2, apiserverEtcd: 'all', timers: {}, snapshots: { intervalS: 60, retain: 5 } });
   });
 
   it.each([

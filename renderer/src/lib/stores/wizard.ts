@@ -13,6 +13,8 @@ export interface WizardForm {
   lbs: string;
   masters: string;
   workers: string;
+  /** Which etcd members each kube-apiserver uses. */
+  apiserverEtcd: 'all' | 'local';
   /** Timers the user changed (empty string = the default). */
   timers: Partial<Record<TimerKey, string>>;
   snapshotIntervalS: string;
@@ -38,7 +40,7 @@ export const TIMER_FIELDS: { key: TimerKey; label: string; unit: string; def: nu
 ];
 
 export function defaultForm(name = 'halab', subnet = '10.213.0.0/24'): WizardForm {
-  return { name, subnet, lbs: '2', masters: '3', workers: '2', timers: {}, snapshotIntervalS: '60', snapshotRetain: '5' };
+  return { name, subnet, lbs: '2', masters: '3', workers: '2', apiserverEtcd: 'all', timers: {}, snapshotIntervalS: '60', snapshotRetain: '5' };
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
@@ -94,6 +96,7 @@ export function toWizardInput(f: WizardForm): WizardInput | undefined {
     lbs: Number(f.lbs),
     masters: Number(f.masters),
     workers: Number(f.workers),
+    apiserverEtcd: f.apiserverEtcd,
     timers,
     snapshots: { intervalS: Number(f.snapshotIntervalS), retain: Number(f.snapshotRetain) },
   };
