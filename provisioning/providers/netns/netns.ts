@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { DoctorCheck, HostState, LabState } from '../../api/types.ts';
-import { HalabError } from '../../errors.ts';
+import { CommandError, HalabError } from '../../errors.ts';
 import { forEachLimit, type Step, type StepTools } from '../../engine/runner.ts';
 import { run, ok, out } from '../../exec/local.ts';
 import { shq } from '../../exec/types.ts';
@@ -276,6 +276,17 @@ export class NetnsProvider implements NodeProvider {
     return ok('ip', args);
   }
 
+  /**
+   * `ip link del NAME`; a link that vanished meanwhile is fine: the kernel removes a veth pair
+   * by itself, asynchronously, once the namespace holding its other end is gone.
+   */
+  private async delLink(name: string): Promise<void> {
+    const r = await run('ip', ['link', 'del', name], { allowFail: true });
+    if (r.exitCode !== 0 && (await this.linkExists(name))) {
+      throw new CommandError({ command: `ip link del ${name}`, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr });
+    }
+  }
+
   private async networkReady(state: LabState): Promise<boolean> {
     const br = bridgeName(state.tag);
     const gw = gatewayOf(state.spec.subnet);
@@ -313,7 +324,7 @@ export class NetnsProvider implements NodeProvider {
       await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1',
         'net.ipv4.ip_nonlocal_bind=1']);
       if (!(await this.linkExists('eth0', ns))) {
-        if (await this.linkExists(veth)) await run('ip', ['link', 'del', veth]); // half-made pair from an interrupted run
+        if (await this.linkExists(veth)) await this.delLink(veth); // half-made pair from an interrupted run
         await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       }
       await run('ip', ['link', 'set', veth, 'master', br]);
@@ -703,10 +714,10 @@ export class NetnsProvider implements NodeProvider {
     let i = 0;
     for (const _h of state.spec.hosts) {
       const veth = vethName(state.tag, ++i);
-      if (await this.linkExists(veth)) await run('ip', ['link', 'del', veth]);
+      if (await this.linkExists(veth)) await this.delLink(veth);
     }
     const br = bridgeName(state.tag);
-    if (await this.linkExists(br)) await run('ip', ['link', 'del', br]);
+    if (await this.linkExists(br)) await this.delLink(br);
     t.log('network removed');
   }
 
