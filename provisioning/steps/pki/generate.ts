@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { LabSpec } from '../../api/types.ts';
 import { binaryPath } from '../../artifacts/kubernetes.ts';
-import type { StepTools } from '../../engine/runner.ts';
+import { forEachLimit, type StepTools } from '../../engine/runner.ts';
 import { HalabError } from '../../errors.ts';
 import { run } from '../../exec/local.ts';
 import {
@@ -111,6 +111,25 @@ export function pkiTasks(spec: LabSpec, pki: LocalPki, nodes: string[] = workerH
   }
   for (const n of nodes) tasks.push(kubeletTask(pki, n));
   return tasks;
+}
+
+/** kubeadm runs at a time once the CAs exist. */
+export const PKI_PARALLEL = 2;
+
+/**
+ * The tasks that may run side by side (pure): one batch per etcd member (its runs share the
+ * member's directory and temporary CA copy), one batch for every other task. Order is kept.
+ */
+export function pkiBatches(tasks: PkiTask[]): PkiTask[][] {
+  const byMember = new Map<string, PkiTask[]>();
+  const out: PkiTask[][] = [];
+  for (const task of tasks) {
+    if (!task.member) { out.push([task]); continue; }
+    let batch = byMember.get(task.member);
+    if (!batch) { batch = []; byMember.set(task.member, batch); out.push(batch); }
+    batch.push(task);
+  }
+  return out;
 }
 
 function kubeletTask(pki: LocalPki, node: string): PkiTask {
@@ -196,10 +215,10 @@ export async function generatePki(spec: LabSpec, labDir: string, t: Pick<StepToo
   }
   const tasks = pkiTasks(spec, pki, o.nodes);
   let n = 0;
-  for (const task of tasks) {
+  const ensure = async (task: PkiTask) => {
     t.progress(n++, tasks.length, task.id);
     const present = await Promise.all(task.outputs.map(exists));
-    if (present.every(Boolean)) continue;
+    if (present.every(Boolean)) return;
     if (task.ca && present.some(Boolean) && task.id === 'certs sa') {
       const [key, pub] = task.outputs as [string, string];
       if (await exists(key)) {
@@ -207,7 +226,7 @@ export async function generatePki(spec: LabSpec, labDir: string, t: Pick<StepToo
         t.log('sa.pub is missing: deriving it from sa.key', { level: 'warn' });
         const pem = createPublicKey(await fs.readFile(key)).export({ type: 'spki', format: 'pem' });
         await fs.writeFile(pub, pem, { mode: 0o600 });
-        continue;
+        return;
       }
       await fs.rm(pub, { force: true });
     } else if (task.ca && present.some(Boolean)) {
@@ -225,7 +244,14 @@ export async function generatePki(spec: LabSpec, labDir: string, t: Pick<StepToo
       for (const f of task.outputs) await fs.rm(f, { force: true });
     }
     await runTask(kubeadm, spec, pki, task, t);
-  }
+  };
+  // the CAs first (independent of each other), then everything they sign, two kubeadm runs at a
+  // time (key generation is CPU-bound: one per core). A member's two runs share its temporary
+  // copy of the etcd CA, so they stay together, in order.
+  await forEachLimit(tasks.filter((x) => x.ca), PKI_PARALLEL, ensure);
+  await forEachLimit(pkiBatches(tasks.filter((x) => !x.ca)), PKI_PARALLEL, async (batch) => {
+    for (const task of batch) await ensure(task);
+  });
   t.progress(tasks.length, tasks.length);
   const problems = o.check === false ? [] : await checkPki(spec, labDir, o.nodes);
   if (problems.length) {

@@ -5,7 +5,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { answerFileProbes, fakeLab, testSpec } from '../etcd/fake-lab.testutil.ts';
 import { checksumScript, distributePki, distributionPlan, parseChecksums, pkiDistributed, staleFiles } from './distribute.ts';
-import { kubeconfigServer, pkiTasks, renderGenerationConfigs, setKubeconfigServer } from './generate.ts';
+import { kubeconfigServer, pkiBatches, pkiTasks, renderGenerationConfigs, setKubeconfigServer } from './generate.ts';
 import { apiServerCertSANs, apiserverEtcdEndpoints, clusterNetworking, renderClusterConfig, renderEtcdCertConfig, renderNodeConfig } from './kubeadm-config.ts';
 import { localPki } from './paths.ts';
 
@@ -108,6 +108,18 @@ describe('kubeadm config', () => {
 
 describe('generation plan', () => {
   const pki = localPki('/lab');
+
+  it('batches what runs side by side after the CAs: each member\'s two runs together, in order; every other run alone', () => {
+    const batches = pkiBatches(pkiTasks(spec, pki).filter((t) => !t.ca));
+    const members = batches.filter((b) => b.some((t) => t.member));
+    expect(members.map((b) => b.map((t) => t.id))).toEqual([
+      ['certs etcd-server (m1)', 'certs etcd-peer (m1)'],
+      ['certs etcd-server (m2)', 'certs etcd-peer (m2)'],
+      ['certs etcd-server (m3)', 'certs etcd-peer (m3)'],
+    ]);
+    expect(batches.filter((b) => !b.some((t) => t.member)).every((b) => b.length === 1)).toBe(true);
+    expect(batches.flat()).toHaveLength(pkiTasks(spec, pki).filter((t) => !t.ca).length);
+  });
 
   it('runs the cluster phases, the etcd phases (CA once, server/peer per master) and the kubeconfigs', () => {
     const tasks = pkiTasks(spec, pki);
