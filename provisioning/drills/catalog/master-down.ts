@@ -39,8 +39,8 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
     {
       id: 'read-outage', label: 'Longest read outage through the VIP', unit: 'ms',
       value: DEFAULT_PROBE.tickMs,
-      margin: HAPROXY_CONNECT_TIMEOUT_MS + 500,
-      formula: `≈ 0: HAProxy retries a connect that fails on another apiserver (retries 2, option redispatch), so the gap stays about one probe interval (${DEFAULT_PROBE.tickMs} ms); margin: one HAProxy connect timeout (${HAPROXY_CONNECT_TIMEOUT_MS} ms) that a request sent to the dead master waits before the retry, + 0.5 s for a loaded machine`,
+      margin: 2 * HAPROXY_CONNECT_TIMEOUT_MS + 1000,
+      formula: `≈ 0: HAProxy retries a connect that fails on another apiserver (retries 2, option redispatch), so the gap stays about one probe interval (${DEFAULT_PROBE.tickMs} ms); margin: up to two HAProxy connect timeouts (2 × ${HAPROXY_CONNECT_TIMEOUT_MS} ms) that a request waits before it lands on a live apiserver, + 1 s for a loaded machine`,
     },
     {
       id: 'cache-read-failures', label: 'Failed reads served from the watch cache', unit: 'count',
