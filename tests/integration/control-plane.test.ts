@@ -188,6 +188,31 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     void upStdout;
   });
 
+  it('`halab up` brings back a worker whose hollow kubelet was stopped (one restart of it)', async () => {
+    const lab = await LabHandle.open(LAB);
+    try {
+      await lab.remote('w1').exec('s6-svc -d /run/halab/service/kubelet && s6-svwait -D -t 10000 /run/halab/service/kubelet');
+      // the node controller marks it NotReady after the grace period
+      const t0 = Date.now();
+      while (Date.now() - t0 < 90_000 && (await nodes(lab).catch(() => [])).find((n) => n.name === 'w1')?.ready !== false) await sleep(1000);
+      expect((await nodes(lab)).find((n) => n.name === 'w1')?.ready).toBe(false);
+    } finally {
+      await lab.close();
+    }
+    const r = await cli(home, ['up', join(home, 'lab.yaml'), '--json'], 400_000);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const step = events.filter((e) => e.type === 'step:end' && e.stepId === 'workers:hollow-nodes');
+    expect(step.map((e) => e.status)).toEqual(['done']);
+    expect(events.some((e) => e.type === 'step:log' && e.host === 'w1' && /restarting the hollow kubelet once/.test(e.message))).toBe(true);
+    const lab2 = await LabHandle.open(LAB);
+    try {
+      expect((await nodes(lab2)).map((n) => `${n.name}:${n.ready}`).sort()).toEqual(['w1:true', 'w2:true']);
+    } finally {
+      await lab2.close();
+    }
+  });
+
   it('`halab kubeconfig` writes an admin kubeconfig for the VIP', async () => {
     const out = join(home, 'admin.conf');
     const r = await cli(home, ['kubeconfig', LAB, '-o', out]);

@@ -19,6 +19,9 @@ export * from './flags.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A worker node not Ready this long after its hollow kubelet started gets one restart of it. */
+export const HOLLOW_RESTART_AFTER_MS = 45_000;
+
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number, t: Pick<StepTools, 'signal'>, fix?: string, detail?: () => string) {
   const t0 = Date.now();
   for (;;) {
@@ -204,10 +207,25 @@ function allControlPlaneSteps(_spec: LabSpec): Step<LabContext>[] {
           if (what !== 'unchanged') t.log(`hollow kubelet ${what}`, { host: w.name });
         }
         let state = '';
+        const started = Date.now();
+        const restarted = new Set<string>();
         await until('every worker node Ready', async () => {
           const ns = await nodes(ctx);
           state = ns.map((n) => `${n.name}:${n.ready ? 'Ready' : n.reason ?? 'NotReady'}`).join(' ');
           t.progress(ns.filter((n) => n.ready).length, workers.length, state);
+          // a kubelet whose Node is not registered about 23 s after it starts gives up on its
+          // CSINode and stays NotReady for good ("failed to initialize CSINode"); on a loaded
+          // machine a hollow one can be that slow. Restarted once, it finds its Node and goes on.
+          if (Date.now() - started > HOLLOW_RESTART_AFTER_MS) {
+            for (const w of workers) {
+              if (ns.find((n) => n.name === w.name)?.ready || restarted.has(w.name)) continue;
+              restarted.add(w.name);
+              t.log(`not Ready ${Math.round((Date.now() - started) / 1000)} s after its start: restarting the hollow kubelet once`, { host: w.name, level: 'warn' });
+              const sv = new Supervisor(ctx.remote(w.name));
+              await sv.start('kubelet'); // wanted up, whatever someone did to it
+              await sv.restart('kubelet');
+            }
+          }
           return workers.every((w) => ns.find((n) => n.name === w.name)?.ready);
         }, 120_000, t, 'see the hollow kubelet log: halab ssh w1 -- tail -50 /var/log/halab/kubelet/current', () => state);
       },
