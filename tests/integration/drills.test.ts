@@ -5,15 +5,13 @@
 // say something (an outage of a whole grace period would fail them).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DrillEvent, DrillResult } from '../../provisioning/api/drills.ts';
 import { controlPlaneStatus } from '../../provisioning/engine/cp-status.ts';
-import { down, LabHandle, up } from '../../provisioning/engine/lab.ts';
 import { listReports, runDrill } from '../../provisioning/drills/index.ts';
-import { machineNetworks } from '../../provisioning/machine.ts';
-import { validateSpec } from '../../provisioning/spec/validate.ts';
 import { readState } from '../../provisioning/state/store.ts';
-import { cli, freshHome, leaks, removeHome, saveLabLog, skipUnlessRoot } from './helpers.ts';
+import { cli, skipUnlessRoot } from './helpers.ts';
+import { useLab } from './lab-fixture.ts';
 
 const skip = skipUnlessRoot();
 const LAB = 'itdrill';
@@ -25,37 +23,12 @@ const prediction = (r: DrillResult, id: string) => r.predictions.find((p) => p.i
 const failed = (r: DrillResult) => JSON.stringify({ error: r.error, failed: r.checks.filter((c) => !c.ok) }, null, 1);
 
 describe.skipIf(!!skip)('drills on a real lab', () => {
-  let home = '';
-  let lab: LabHandle;
-
-  beforeAll(async () => {
-    home = freshHome('drill');
-    const v = validateSpec({ name: LAB, subnet: SUBNET }, await machineNetworks());
-    if (!v.spec) throw new Error(v.issues.map((i) => i.message).join('; '));
-    const res = await up(v.spec, { emit: () => {} });
-    if (!res.ok) throw new Error(`up failed: ${res.error?.message} ${res.error?.details ?? ''}`);
-    lab = await LabHandle.open(LAB);
-  });
-
-  afterAll(async () => {
-    await lab?.close();
-    saveLabLog(home, LAB);
-    let downOk = false;
-    try {
-      downOk = (await down(LAB, { emit: () => {} })).ok;
-    } catch { /* checked below through leaks */ }
-    const left = leaks(home, LAB);
-    if (!downOk || left.length) await cli(home, ['down', LAB]);
-    const left2 = leaks(home, LAB);
-    removeHome(home);
-    expect(left).toEqual([]);
-    expect(left2).toEqual([]);
-  });
+  const fx = useLab({ tag: 'drill', name: LAB, subnet: SUBNET });
 
   /** Run a drill in-process; check its report files and that the lab is healthy afterwards. */
   async function drill(name: string): Promise<{ r: DrillResult; events: DrillEvent[] }> {
     const events: DrillEvent[] = [];
-    const r = await runDrill(lab, name, { emit: (e) => events.push(e) });
+    const r = await runDrill(fx.lab, name, { emit: (e) => events.push(e) });
     const end = events.at(-1);
     expect(end?.type).toBe('drill:end');
     const dir = end?.type === 'drill:end' ? end.reportDir : undefined;
@@ -69,7 +42,7 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
     expect(json.result.runId).toBe(r.runId);
     expect(readFileSync(join(dir!, 'timeline.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
     // healthy again, seen independently of the drill's own final check
-    const st = await controlPlaneStatus(lab);
+    const st = await controlPlaneStatus(fx.lab);
     expect(st.vipHolder, name).toBe('lb1');
     expect(st.etcd.filter((m) => m.healthy).length, name).toBe(3);
     expect(st.apiservers.filter((a) => a.ready).length, name).toBe(3);
@@ -103,7 +76,7 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
   });
 
   it('lb-failover (through the CLI): the VIP moves to lb2 and the API answers through it', async () => {
-    const c = await cli(home, ['drill', 'run', 'lb-failover', '--lab', LAB, '--yes', '--json'], 600_000);
+    const c = await cli(fx.home, ['drill', 'run', 'lb-failover', '--lab', LAB, '--yes', '--json'], 600_000);
     const events = c.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as DrillEvent);
     const end = events.at(-1);
     expect(end?.type, c.stderr).toBe('drill:end');
@@ -117,11 +90,11 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
     expect(check(r, 'read-outage')?.ok).toBe(true);
     expect(r.marks.map((m) => m.label)).toEqual(expect.arrayContaining(['lb1 powered off', 'VIP on lb2', 'VIP back on lb1']));
     // the CLI powered lb1 off and on in another process: this handle's view of the hosts is stale
-    lab.state = (await readState(LAB))!;
-    const st = await controlPlaneStatus(lab);
+    fx.lab.state = (await readState(LAB))!;
+    const st = await controlPlaneStatus(fx.lab);
     expect(st.vipHolder).toBe('lb1');
     // `halab drill report` prints the Markdown of the last run and the SVG's path
-    const rep = await cli(home, ['drill', 'report', '--lab', LAB]);
+    const rep = await cli(fx.home, ['drill', 'report', '--lab', LAB]);
     expect(rep.code, rep.stderr).toBe(0);
     expect(rep.stdout).toContain('# Drill lb-failover');
     expect(rep.stdout).toMatch(/timeline: \S+timeline\.svg/);
@@ -177,7 +150,7 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
   });
 
   it('every run left a report, listed newest first', async () => {
-    const list = await listReports(lab.dir);
+    const list = await listReports(fx.lab.dir);
     expect(list.map((x) => x.drill).sort()).toEqual(['etcd-restore', 'external-lb', 'lb-failover', 'master-down', 'quorum-loss', 'worker-down'].sort());
     expect(list[0]!.drill).toBe('external-lb');
   });

@@ -3,15 +3,13 @@
 // request waiting on the dead member: the master-down drill measures no quorum stall, and reads
 // through the VIP fail at most as predicted (the few that HAProxy cuts while they are still
 // connecting to the dead master). The default topology (every member) is tested in drills.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DrillResult } from '../../provisioning/api/drills.ts';
 import { controlPlaneStatus } from '../../provisioning/engine/cp-status.ts';
-import { down, LabHandle, up } from '../../provisioning/engine/lab.ts';
 import { runDrill } from '../../provisioning/drills/index.ts';
-import { machineNetworks } from '../../provisioning/machine.ts';
 import { SV_DIR } from '../../provisioning/hosts/supervisor.ts';
-import { validateSpec } from '../../provisioning/spec/validate.ts';
-import { cli, freshHome, leaks, removeHome, saveLabLog, skipUnlessRoot } from './helpers.ts';
+import { skipUnlessRoot } from './helpers.ts';
+import { useLab } from './lab-fixture.ts';
 
 const skip = skipUnlessRoot();
 const LAB = 'itstack';
@@ -22,43 +20,18 @@ const prediction = (r: DrillResult, id: string) => r.predictions.find((p) => p.i
 const failed = (r: DrillResult) => JSON.stringify({ error: r.error, failed: r.checks.filter((c) => !c.ok) }, null, 1);
 
 describe.skipIf(!!skip)('apiserverEtcd local (stacked etcd) on a real lab', () => {
-  let home = '';
-  let lab: LabHandle;
-
-  beforeAll(async () => {
-    home = freshHome('stack');
-    const v = validateSpec({ name: LAB, subnet: SUBNET, apiserverEtcd: 'local' }, await machineNetworks());
-    if (!v.spec) throw new Error(v.issues.map((i) => i.message).join('; '));
-    const res = await up(v.spec, { emit: () => {} });
-    if (!res.ok) throw new Error(`up failed: ${res.error?.message} ${res.error?.details ?? ''}`);
-    lab = await LabHandle.open(LAB);
-  });
-
-  afterAll(async () => {
-    await lab?.close();
-    saveLabLog(home, LAB);
-    let downOk = false;
-    try {
-      downOk = (await down(LAB, { emit: () => {} })).ok;
-    } catch { /* checked below through leaks */ }
-    const left = leaks(home, LAB);
-    if (!downOk || left.length) await cli(home, ['down', LAB]);
-    const left2 = leaks(home, LAB);
-    removeHome(home);
-    expect(left).toEqual([]);
-    expect(left2).toEqual([]);
-  });
+  const fx = useLab({ tag: 'stack', name: LAB, subnet: SUBNET, input: { apiserverEtcd: 'local' } });
 
   it('each kube-apiserver runs with only its own master\'s etcd member', async () => {
-    for (const m of lab.state.spec.hosts.filter((h) => h.role === 'master')) {
-      const run = (await lab.remote(m.name).exec(`cat ${SV_DIR}/kube-apiserver/run`)).stdout;
+    for (const m of fx.lab.state.spec.hosts.filter((h) => h.role === 'master')) {
+      const run = (await fx.lab.remote(m.name).exec(`cat ${SV_DIR}/kube-apiserver/run`)).stdout;
       expect(run, m.name).toContain(`--etcd-servers=https://${m.address}:2379`);
       expect(run, m.name).not.toMatch(/--etcd-servers=\S*,/);
     }
   });
 
   it('master-down: no quorum request stalls on the dead member, reads fail at most as predicted', async () => {
-    const r = await runDrill(lab, 'master-down', { emit: () => {} });
+    const r = await runDrill(fx.lab, 'master-down', { emit: () => {} });
     expect(r.ok, failed(r)).toBe(true);
     const stall = measured(r, 'quorum-stall');
     const ps = prediction(r, 'quorum-stall');
@@ -70,7 +43,7 @@ describe.skipIf(!!skip)('apiserverEtcd local (stacked etcd) on a real lab', () =
     expect(reads.value).toBeLessThanOrEqual(pr.value + pr.margin);
     expect(measured(r, 'read-outage').value).toBeLessThanOrEqual(prediction(r, 'read-outage').value + prediction(r, 'read-outage').margin);
     // and the lab is whole again
-    const st = await controlPlaneStatus(lab);
+    const st = await controlPlaneStatus(fx.lab);
     expect(st.etcd.filter((x) => x.healthy).length).toBe(3);
     expect(st.apiservers.filter((a) => a.ready).length).toBe(3);
     expect(st.vipHolder).toBe('lb1');
