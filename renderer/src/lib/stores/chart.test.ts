@@ -18,6 +18,17 @@ describe('chart data', () => {
     expect(outages(samples('++++'), 'read')).toEqual([]);
   });
 
+  it('a long gap between answers is an outage even when nothing failed (late answers)', () => {
+    // answers at 0..400 ms, then one that ends 900 ms after the previous one, then steady again
+    const list: ProbeSample[] = [0, 100, 200, 300, 400].map((d) => ({ t: T + d, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 10 }));
+    list.push({ t: T + 500, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 810 }, { t: T + 1400, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 10 });
+    expect(outages(list, 'read')).toEqual([{ kind: 'read', from: T + 410, to: T + 1310, open: false, failures: 0 }]);
+    const g = chartGeometry(chartModel(list, [], { bucketMs: 500 }), 600, 200);
+    expect(g.outages.map((o) => o.label)).toEqual(['read outage 0.9 s, no failed request: the answers came late']);
+    // shorter gaps are not
+    expect(outages(list.slice(0, 5), 'read')).toEqual([]);
+  });
+
   it('buckets availability and latency per kind', () => {
     const m = chartModel([...samples('+++++xxxxx'), ...samples('+-', 'write', 400)], [], { bucketMs: 500 });
     expect(m.buckets).toHaveLength(2);

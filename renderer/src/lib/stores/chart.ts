@@ -23,9 +23,9 @@ export interface Bucket {
 
 export interface Outage {
   kind: ProbeKind;
-  /** Start of the first failed request. */
+  /** Start of the first failed request (a stall: the end of the last answer before it). */
   from: number;
-  /** Start of the next successful request (or the last failure's end while it lasts). */
+  /** Start of the next successful request (or the last failure's end while it lasts; a stall: the next answer). */
   to: number;
   /** Still going at the end of the samples. */
   open: boolean;
@@ -52,7 +52,17 @@ function median(xs: number[]): number | undefined {
   return s.length % 2 ? s[m] : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Runs of failed (or unknown) requests of one kind, ended by the next success. */
+/**
+ * A gap at least this long between two successful answers is an outage even when no request
+ * failed: the answers came late (during a VIP move the clients' connects are retried, and
+ * every request succeeds about a second late). The drill reports count the same gaps.
+ */
+export const STALL_MS = 500;
+
+/**
+ * Runs of failed (or unknown) requests of one kind, ended by the next success; and stalls:
+ * gaps of STALL_MS or more between successful answers that no failure run already covers.
+ */
 export function outages(samples: readonly ProbeSample[], kind: ProbeKind): Outage[] {
   const out: Outage[] = [];
   let cur: Outage | undefined;
@@ -73,7 +83,14 @@ export function outages(samples: readonly ProbeSample[], kind: ProbeKind): Outag
     }
   }
   if (cur) out.push(cur);
-  return out;
+  const ends = sorted.filter((s) => s.ok === true).map((s) => s.t + s.latencyMs).sort((a, b) => a - b);
+  const stalls: Outage[] = [];
+  for (let i = 1; i < ends.length; i++) {
+    const from = ends[i - 1]!;
+    const to = ends[i]!;
+    if (to - from >= STALL_MS && !out.some((o) => o.from < to && o.to > from)) stalls.push({ kind, from, to, open: false, failures: 0 });
+  }
+  return [...out, ...stalls].sort((a, b) => a.from - b.from);
 }
 
 export function availability(b: KindBucket): number | undefined {
@@ -172,7 +189,7 @@ export function chartGeometry(m: ChartModel, width: number, height: number): Cha
     latency: { read: path('read', (b) => b.medianLatencyMs, ly), write: path('write', (b) => b.medianLatencyMs, ly) },
     outages: m.outages.map((o) => ({
       kind: o.kind, x: x(o.from), w: Math.max(2, x(o.to) - x(o.from)),
-      label: `${o.kind} outage ${((o.to - o.from) / 1000).toFixed(1)} s${o.open ? ' (ongoing)' : ''}, ${o.failures} failed request${o.failures === 1 ? '' : 's'}`,
+      label: `${o.kind} outage ${((o.to - o.from) / 1000).toFixed(1)} s${o.open ? ' (ongoing)' : ''}, ${o.failures ? `${o.failures} failed request${o.failures === 1 ? '' : 's'}` : 'no failed request: the answers came late'}`,
     })),
     marks: m.marks.map((mk) => ({ x: x(mk.t), label: mk.label, kind: mk.kind })),
     ticks,
