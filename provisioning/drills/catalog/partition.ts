@@ -14,6 +14,7 @@ import { masterHosts } from '../../steps/pki/kubeadm-config.ts';
 import type { Drill, DrillContext } from '../engine.ts';
 import { DEFAULT_PROBE, probeStats } from '../probe.ts';
 import { checkConnectTimeoutMs, haproxyServerCondition, probeCaughtUp, s, watchOnHost } from './common.ts';
+import { ETCD_CLIENT_KEEPALIVE_TIMEOUT_S } from './master-down.ts';
 
 /** etcdctl --command-timeout of each write the isolated member is asked to commit. */
 export const ISOLATED_PUT_TIMEOUT_S = 3;
@@ -195,9 +196,19 @@ export const partition: Drill = {
         });
         const wr = probeStats(ctx.samples(), 'write', { from: faultAt - 1000, to: now, endAt: now });
         ctx.measure({ id: 'write-outage', label: 'Longest write outage through the VIP', value: wr.longestOutageMs, unit: 'ms', how: `probe: ${wr.requests} writes (every ${DEFAULT_PROBE.tickMs * DEFAULT_PROBE.writeEvery} ms), ${wr.failures} failed, ${wr.unknowns} unknown` });
-        const views = await Promise.all(lbNodes(ctx.spec).map(async (lb) => ({ lb: lb.name, b: await haproxyBackends(ctx.lab, lb.name).catch(() => []) })));
+        const readViews = () => Promise.all(lbNodes(ctx.spec).map(async (lb) => ({ lb: lb.name, b: await haproxyBackends(ctx.lab, lb.name).catch(() => []) })));
+        const wanted = (vs: Awaited<ReturnType<typeof readViews>>) => vs.every(({ b }) => b.length > 0 && b.every((x) => (x.server === victim ? !x.up : x.up)));
+        // a live apiserver can drop out for a moment too: its /readyz asks etcd over connections
+        // that may still point at the isolated member, until its etcd client gives up on them
+        // (keepalive timeout); so the others must be UP again within that time, not at once
+        let views = await readViews();
+        const settleBy = Date.now() + (ETCD_CLIENT_KEEPALIVE_TIMEOUT_S + 5) * 1000;
+        while (!wanted(views) && Date.now() < settleBy) {
+          await ctx.sleep(500);
+          views = await readViews();
+        }
         ctx.check({
-          id: 'haproxy-dropped', title: `Every HAProxy marks ${victim} DOWN and the others UP`, ok: views.every(({ b }) => b.length > 0 && b.every((x) => (x.server === victim ? !x.up : x.up))),
+          id: 'haproxy-dropped', title: `Every HAProxy marks ${victim} DOWN and the others UP`, ok: wanted(views),
           expected: `${victim} DOWN, the others UP`, observed: views.map(({ lb, b }) => `${lb}: ${b.map((x) => `${x.server} ${x.up ? 'UP' : 'DOWN'}`).join(' ') || 'unreadable'}`).join('; '),
         });
       },
