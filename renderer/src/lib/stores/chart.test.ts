@@ -27,6 +27,10 @@ describe('chart data', () => {
     expect(g.outages.map((o) => o.label)).toEqual(['read outage 0.9 s, no failed request: the answers came late']);
     // shorter gaps are not
     expect(outages(list.slice(0, 5), 'read')).toEqual([]);
+    // writes go out every 400 ms: a 600 ms gap between two answers is their normal jitter, 1.1 s is not
+    const w = (t: number, latencyMs: number): ProbeSample => ({ t: T + t, kind: 'write', op: 'PATCH configmap', ok: true, latencyMs });
+    expect(outages([w(0, 10), w(400, 210), w(800, 10), w(1200, 10)], 'write')).toEqual([]);
+    expect(outages([w(0, 10), w(400, 10), w(800, 10), w(1200, 1100), w(1600, 700), w(2000, 10)], 'write')).toEqual([{ kind: 'write', from: T + 810, to: T + 2010, open: false, failures: 0 }]);
   });
 
   it('buckets availability and latency per kind', () => {

@@ -53,8 +53,8 @@ function median(xs: number[]): number | undefined {
 }
 
 /**
- * A gap at least this long between two successful answers is an outage even when no request
- * failed: the answers came late (during a VIP move the clients' connects are retried, and
+ * A gap at least this long (and at least 2.5 request intervals of its kind) between two
+ * successful answers is an outage even when no request failed: the answers came late (during a VIP move the clients' connects are retried, and
  * every request succeeds about a second late). The drill reports count the same gaps.
  */
 export const STALL_MS = 500;
@@ -84,11 +84,14 @@ export function outages(samples: readonly ProbeSample[], kind: ProbeKind): Outag
   }
   if (cur) out.push(cur);
   const ends = sorted.filter((s) => s.ok === true).map((s) => s.t + s.latencyMs).sort((a, b) => a - b);
+  // requests of a sparse kind (writes: one per 400 ms) are further apart than that on their own
+  const every = median(sorted.slice(1).map((s, i) => s.t - sorted[i]!.t)) ?? 0;
+  const minGap = Math.max(STALL_MS, 2.5 * every);
   const stalls: Outage[] = [];
   for (let i = 1; i < ends.length; i++) {
     const from = ends[i - 1]!;
     const to = ends[i]!;
-    if (to - from >= STALL_MS && !out.some((o) => o.from < to && o.to > from)) stalls.push({ kind, from, to, open: false, failures: 0 });
+    if (to - from >= minGap && !out.some((o) => o.from < to && o.to > from)) stalls.push({ kind, from, to, open: false, failures: 0 });
   }
   return [...out, ...stalls].sort((a, b) => a.from - b.from);
 }
