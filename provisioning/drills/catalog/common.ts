@@ -15,7 +15,6 @@ export const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 /** Seconds from the spec timer to a readable number ("0.2", "1"). */
 export const n = (v: number) => String(Number(v.toFixed(3)));
 
-export { HAPROXY_CONNECT_TIMEOUT_MS };
 /** HAProxy's connect timeout for health checks: min(timeout connect, inter) when "timeout check" is set. */
 export function checkConnectTimeoutMs(spec: LabSpec): number {
   return Math.min(HAPROXY_CONNECT_TIMEOUT_MS, spec.timers.haproxyCheckInterMs);

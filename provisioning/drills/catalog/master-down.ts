@@ -12,7 +12,8 @@ import { masterHosts } from '../../steps/pki/kubeadm-config.ts';
 import { quorum } from '../../spec/quorum.ts';
 import type { Drill, DrillContext } from '../engine.ts';
 import { DEFAULT_PROBE, READ_OPS, probeStats } from '../probe.ts';
-import { checkConnectTimeoutMs, haproxyServerCondition, n, probeCaughtUp, probeOutageCheck, watchOnHost, HAPROXY_CONNECT_TIMEOUT_MS } from './common.ts';
+import { HAPROXY_CONNECT_TIMEOUT_MS } from '../../steps/lb/haproxy.ts';
+import { checkConnectTimeoutMs, haproxyServerCondition, n, probeCaughtUp, probeOutageCheck, watchOnHost } from './common.ts';
 
 /** kube-apiserver's etcd client (k8s.io/apiserver storagebackend/factory/etcd3.go): keepaliveTime, keepaliveTimeout. */
 export const ETCD_CLIENT_KEEPALIVE_TIME_S = 30;
@@ -25,15 +26,14 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
   const inter = t.haproxyCheckInterMs;
   const local = spec.apiserverEtcd === 'local';
   const readRate = 1000 / DEFAULT_PROBE.tickMs;
-  // the probe cycles through READ_OPS: one cache read and one quorum read in READ_OPS.length reads
-  const cacheRate = readRate / READ_OPS.length;
-  const cacheCut = (cacheRate * HAPROXY_CONNECT_TIMEOUT_MS) / 1000 / members;
+  // the probe cycles through READ_OPS: each op (the cache read, the quorum read) gets this rate
+  const opRate = readRate / READ_OPS.length;
+  const cacheCut = (opRate * HAPROXY_CONNECT_TIMEOUT_MS) / 1000 / members;
   // reads still connecting to the dead master when HAProxy marks it DOWN are cut (shutdown-sessions)
   const readsCut = (readRate * HAPROXY_CONNECT_TIMEOUT_MS) / 1000 / members;
   // apiserverEtcd all: each live apiserver sends 1 in `members` etcd requests to the dead member
   // (gRPC round robin) until its connection times out; a quorum GET sent there outlives the probe
-  const quorumRate = readRate / READ_OPS.length;
-  const stalledReads = local ? 0 : (quorumRate * ETCD_CLIENT_KEEPALIVE_TIMEOUT_S) / members;
+  const stalledReads = local ? 0 : (opRate * ETCD_CLIENT_KEEPALIVE_TIMEOUT_S) / members;
   const downMs = t.haproxyCheckFall * (cto + inter);
   return [
     {
@@ -45,14 +45,14 @@ export function predictMasterDown(spec: LabSpec): Prediction[] {
     {
       id: 'cache-read-failures', label: 'Failed reads served from the watch cache', unit: 'count',
       value: Math.round(cacheCut), min: 0, margin: 4,
-      formula: `a GET with resourceVersion=0 is answered from the apiserver's cache, without etcd. Until HAProxy marks the dead master DOWN, it still sends it 1 in ${members} new connections; one whose connect times out (timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS} ms) is retried on a live apiserver (retries 2, redispatch), but one still connecting when the master is marked DOWN is cut (on-marked-down shutdown-sessions). ≈ ${n(cacheRate)} cache reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members} = ${n(cacheCut)}. Margin: a live apiserver whose /readyz stalls on its own connection to the dead etcd member (quorum-stall) can be taken out for a moment too, and its sessions are cut the same way`,
+      formula: `a GET with resourceVersion=0 is answered from the apiserver's cache, without etcd. Until HAProxy marks the dead master DOWN, it still sends it 1 in ${members} new connections; one whose connect times out (timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS} ms) is retried on a live apiserver (retries 2, redispatch), but one still connecting when the master is marked DOWN is cut (on-marked-down shutdown-sessions). ≈ ${n(opRate)} cache reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members} = ${n(cacheCut)}. Margin: a live apiserver whose /readyz stalls on its own connection to the dead etcd member (quorum-stall) can be taken out for a moment too, and its sessions are cut the same way`,
     },
     {
       id: 'read-failures', label: 'Failed reads (all kinds)', unit: 'count',
       value: Math.round(readsCut + stalledReads), min: 0, margin: local ? 2 : 10,
       formula: local
         ? `apiserverEtcd local: the live apiservers use only their own etcd member, so nothing of theirs waits on the dead one. What fails: reads still connecting to the dead master when HAProxy marks it DOWN (cut by shutdown-sessions): ≈ ${n(readRate)} reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s (timeout connect) ÷ ${members} = ${n(readsCut)}, and a read in flight on it at the instant it dies`
-        : `apiserverEtcd all: each live apiserver spreads its etcd requests over every member (gRPC round robin), so 1 in ${members} goes to the dead member and hangs until the connection times out (${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s): ≈ ${n(quorumRate)} quorum GETs/s × ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s ÷ ${members} = ${n(stalledReads)} outlive the probe's ${DEFAULT_PROBE.totalTimeoutS} s timeout; + ${n(readsCut)} cut while connecting to the dead master (${n(readRate)} reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members}). Margin: /readyz answers 500 while its own etcd check waits on the dead member. With apiserverEtcd local (kubeadm's stacked etcd) only the cut ones remain`,
+        : `apiserverEtcd all: each live apiserver spreads its etcd requests over every member (gRPC round robin), so 1 in ${members} goes to the dead member and hangs until the connection times out (${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s): ≈ ${n(opRate)} quorum GETs/s × ${ETCD_CLIENT_KEEPALIVE_TIMEOUT_S} s ÷ ${members} = ${n(stalledReads)} outlive the probe's ${DEFAULT_PROBE.totalTimeoutS} s timeout; + ${n(readsCut)} cut while connecting to the dead master (${n(readRate)} reads/s × ${n(HAPROXY_CONNECT_TIMEOUT_MS / 1000)} s ÷ ${members}). Margin: /readyz answers 500 while its own etcd check waits on the dead member. With apiserverEtcd local (kubeadm's stacked etcd) only the cut ones remain`,
     },
     {
       id: 'quorum-stall', label: 'Quorum reads/writes stall after the fault (last failure)', unit: 's',

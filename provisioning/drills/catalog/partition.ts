@@ -6,6 +6,7 @@
 
 import type { Prediction } from '../../api/drills.ts';
 import type { LabSpec } from '../../api/types.ts';
+import { HalabError } from '../../errors.ts';
 import { shq } from '../../exec/types.ts';
 import { etcdEndpointsStatus, etcdctlCommand, etcdctlExec, leaderOf, type EtcdMemberStatus } from '../../steps/etcd/etcdctl.ts';
 import { haproxyBackends } from '../../steps/lb/status.ts';
@@ -202,11 +203,8 @@ export const partition: Drill = {
         // that may still point at the isolated member, until its etcd client gives up on them
         // (keepalive timeout); so the others must be UP again within that time, not at once
         let views = await readViews();
-        const settleBy = Date.now() + (ETCD_CLIENT_KEEPALIVE_TIMEOUT_S + 5) * 1000;
-        while (!wanted(views) && Date.now() < settleBy) {
-          await ctx.sleep(500);
-          views = await readViews();
-        }
+        await ctx.until('every HAProxy to see the others UP', async () => wanted(views = await readViews()), { timeoutMs: (ETCD_CLIENT_KEEPALIVE_TIMEOUT_S + 5) * 1000 })
+          .catch((err: unknown) => { if (!(err instanceof HalabError && err.code === 'DRILL_TIMEOUT')) throw err; }); // judged below
         ctx.check({
           id: 'haproxy-dropped', title: `Every HAProxy marks ${victim} DOWN and the others UP`, ok: wanted(views),
           expected: `${victim} DOWN, the others UP`, observed: views.map(({ lb, b }) => `${lb}: ${b.map((x) => `${x.server} ${x.up ? 'UP' : 'DOWN'}`).join(' ') || 'unreadable'}`).join('; '),

@@ -277,8 +277,8 @@ export class NetnsProvider implements NodeProvider {
   }
 
   /**
-   * `ip link del NAME`; a link that vanished meanwhile is fine: the kernel removes a veth pair
-   * by itself, asynchronously, once the namespace holding its other end is gone.
+   * `ip link del NAME`, idempotent: a link that is not there (any more) is fine; the kernel
+   * removes a veth pair by itself, asynchronously, once the namespace holding its other end is gone.
    */
   private async delLink(name: string): Promise<void> {
     const r = await run('ip', ['link', 'del', name], { allowFail: true });
@@ -324,7 +324,7 @@ export class NetnsProvider implements NodeProvider {
       await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1',
         'net.ipv4.ip_nonlocal_bind=1']);
       if (!(await this.linkExists('eth0', ns))) {
-        if (await this.linkExists(veth)) await this.delLink(veth); // half-made pair from an interrupted run
+        await this.delLink(veth); // half-made pair from an interrupted run
         await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       }
       await run('ip', ['link', 'set', veth, 'master', br]);
@@ -714,10 +714,10 @@ export class NetnsProvider implements NodeProvider {
     let i = 0;
     for (const _h of state.spec.hosts) {
       const veth = vethName(state.tag, ++i);
-      if (await this.linkExists(veth)) await this.delLink(veth);
+      await this.delLink(veth);
     }
     const br = bridgeName(state.tag);
-    if (await this.linkExists(br)) await this.delLink(br);
+    await this.delLink(br);
     t.log('network removed');
   }
 

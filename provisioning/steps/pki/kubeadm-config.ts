@@ -124,7 +124,7 @@ export interface RenderOptions {
 export function apiserverEtcdEndpoints(spec: LabSpec, masterName?: string): string[] {
   const masters = masterHosts(spec);
   const own = masters.find((m) => m.name === masterName);
-  if ((spec.apiserverEtcd ?? 'all') === 'local' && own) return [etcdClientURL(own.address)];
+  if (spec.apiserverEtcd === 'local' && own) return [etcdClientURL(own.address)];
   return masters.map((m) => etcdClientURL(m.address));
 }
 

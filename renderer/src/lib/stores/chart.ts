@@ -54,8 +54,9 @@ function median(xs: number[]): number | undefined {
 
 /**
  * A gap at least this long (and at least 2.5 request intervals of its kind) between two
- * successful answers is an outage even when no request failed: the answers came late (during a VIP move the clients' connects are retried, and
- * every request succeeds about a second late). The drill reports count the same gaps.
+ * successful answers is an outage even when no request failed: the answers came late (during a
+ * VIP move the clients' connects are retried, and every request succeeds about a second late).
+ * The drill reports count the same gaps.
  */
 export const STALL_MS = 500;
 
