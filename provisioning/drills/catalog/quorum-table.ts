@@ -23,15 +23,29 @@ export const QT_SIZES = [1, 2, 3, 4, 5, 6, 7];
  * only two members would fit.
  */
 export const QT_DIR = '/var/lib/halab-qt';
-/** Fast failure detection: a throwaway cluster on one loopback needs no slack. */
-export const QT_HEARTBEAT_MS = 50;
-export const QT_ELECTION_MS = 500;
-/** One write: etcdctl --command-timeout, and how many attempts before it counts as failed. */
+/**
+ * Failure detection: quick, with some slack for a loaded 2-core machine where seven members
+ * share the host with a whole lab.
+ */
+export const QT_HEARTBEAT_MS = 100;
+export const QT_ELECTION_MS = 1000;
+/**
+ * One write: each attempt is an etcdctl put with this --command-timeout; attempts go on until one
+ * commits or QT_WRITE_WINDOW_S have passed, so an election still in progress after a kill (or a
+ * slow moment of the machine) is not mistaken for a lost majority. The same window for every
+ * write, whatever the number of members left.
+ */
 export const QT_WRITE_TIMEOUT_S = 2;
-export const QT_WRITE_ATTEMPTS = 3;
+export const QT_WRITE_WINDOW_S = 8;
 
-export const qtClientPort = (n: number, i: number) => 32000 + n * 10 + i;
-export const qtPeerPort = (n: number, i: number) => 33000 + n * 10 + i;
+/**
+ * Ports below the kernel's ephemeral range (32768-60999 by default): a port in that range can be
+ * taken by an outgoing connection's source port just before a member binds it.
+ */
+export const QT_CLIENT_BASE = 31000;
+export const QT_PEER_BASE = 31500;
+export const qtClientPort = (n: number, i: number) => QT_CLIENT_BASE + n * 10 + i;
+export const qtPeerPort = (n: number, i: number) => QT_PEER_BASE + n * 10 + i;
 export const qtName = (n: number, i: number) => `qt${n}-${i}`;
 
 /**
@@ -63,18 +77,20 @@ export function quorumTableScript(n: number): string {
     `cleanup() { for f in ${QT_DIR}/${n}-*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; sleep 0.2; rm -rf ${QT_DIR}/${n}-*; }`,
     'trap cleanup EXIT',
     ...start,
-    `eps() { local out=""; for i in $(seq "$1" ${n}); do out="$out\${out:+,}http://127.0.0.1:$((${32000 + n * 10} + i))"; done; echo "$out"; }`,
+    `eps() { local out=""; for i in $(seq "$1" ${n}); do out="$out\${out:+,}http://127.0.0.1:$((${qtClientPort(n, 0)} + i))"; done; echo "$out"; }`,
     // every member answers a linearizable read: the cluster is formed and has a leader
     'ready=0',
     `for t in $(seq 1 60); do if ${ctl} --endpoints="$(eps 1)" endpoint health >/dev/null 2>&1; then ready=1; break; fi; sleep 0.5; done`,
-    '[ "$ready" = 1 ] || { echo "NOTREADY"; exit 0; }',
+    // not formed: say so, with the end of each member's log (the drill shows it in its error)
+    `[ "$ready" = 1 ] || { echo "NOTREADY"; for f in ${QT_DIR}/${n}-*.log; do echo "== $f"; tail -n 3 "$f" | cut -c1-300; done; exit 0; }`,
     'echo READY',
     'k=0',
     'while :; do',
     '  e=$(eps $((k + 1)))',
     '  ok=0; err="no member left"',
-    `  if [ -n "$e" ]; then for a in $(seq 1 ${QT_WRITE_ATTEMPTS}); do`,
-    `    if err=$(${ctl} --endpoints="$e" put /halab-qt/after-$k v 2>&1 >/dev/null); then ok=1; break; fi; sleep 0.3`,
+    '  if [ -n "$e" ]; then t0=$SECONDS; while :; do',
+    `    if err=$(${ctl} --endpoints="$e" put /halab-qt/after-$k v 2>&1 >/dev/null); then ok=1; break; fi`,
+    `    [ $((SECONDS - t0)) -ge ${QT_WRITE_WINDOW_S} ] && break; sleep 0.3`,
     '  done; fi',
     '  if [ "$ok" = 1 ]; then echo "WRITE $k ok"; else echo "WRITE $k fail $(echo "$err" | tail -n 1 | cut -c1-160)"; break; fi',
     `  [ "$k" -ge ${n} ] && break`,
@@ -158,7 +174,7 @@ export const quorumTable: Drill = {
   steps: [
     {
       id: 'prepare', phase: 'explain', title: 'Pick a host for the throwaway clusters',
-      explain: (ctx) => `The clusters run on ${quorumTableHost(ctx.spec)} as plain processes on its loopback (127.0.0.1, ports 320NM/330NM), data under ${QT_DIR} (the host's own /var/lib; each member preallocates ≈ 128 MiB of WAL), no TLS: they share nothing with the lab's etcd. Heartbeat ${QT_HEARTBEAT_MS} ms and election timeout ${QT_ELECTION_MS} ms keep each run short.`,
+      explain: (ctx) => `The clusters run on ${quorumTableHost(ctx.spec)} as plain processes on its loopback (127.0.0.1, ports ${QT_CLIENT_BASE + 10}-${QT_CLIENT_BASE + 77} and ${QT_PEER_BASE + 10}-${QT_PEER_BASE + 77}), data under ${QT_DIR} (the host's own /var/lib; each member preallocates ≈ 128 MiB of WAL), no TLS: they share nothing with the lab's etcd. Heartbeat ${QT_HEARTBEAT_MS} ms and election timeout ${QT_ELECTION_MS} ms keep each run short.`,
       run: async (ctx) => {
         const host = quorumTableHost(ctx.spec)!;
         Object.assign(ctx.vars, { host, rows: [], started: false } satisfies Vars);
@@ -170,7 +186,7 @@ export const quorumTable: Drill = {
     },
     {
       id: 'measure', phase: 'act', title: 'For 1..7 members: kill members one at a time until a write fails',
-      explain: `For each size: start every member, wait until each answers, then write a key (etcdctl put, --command-timeout ${QT_WRITE_TIMEOUT_S} s, ${QT_WRITE_ATTEMPTS} attempts so a leader election in progress is not mistaken for a lost majority); if it committed, kill -9 the next member and write again. The number of members killed while writes still committed is the measured tolerance.`,
+      explain: `For each size: start every member, wait until each answers, then write a key (etcdctl put, --command-timeout ${QT_WRITE_TIMEOUT_S} s, retried for up to ${QT_WRITE_WINDOW_S} s so a leader election in progress is not mistaken for a lost majority); if it committed, kill -9 the next member and write again. The number of members killed while writes still committed is the measured tolerance.`,
       run: async (ctx) => {
         const { host } = v(ctx);
         v(ctx).started = true;
@@ -178,7 +194,7 @@ export const quorumTable: Drill = {
           const t0 = Date.now();
           const r = await ctx.command(host, quorumTableScript(n), `${n} member${n > 1 ? 's' : ''}: start them, then write / kill one / write ... until a write fails (everything is killed and removed at the end)`, { allowFail: true, timeoutMs: 180_000, signal: ctx.signal });
           const run = parseQuorumRun(n, r.stdout);
-          if (!run.ready) throw new HalabError('DRILL_OBSERVE', `the throwaway ${n}-member cluster on ${host} did not become healthy`, { details: (r.stdout + r.stderr).trim().slice(-400) });
+          if (!run.ready) throw new HalabError('DRILL_OBSERVE', `the throwaway ${n}-member cluster on ${host} did not become healthy`, { details: (r.stdout + r.stderr).trim().slice(-2000) });
           const q = quorum(n);
           v(ctx).rows.push({ members: n, majority: q.majority, measured: run.tolerated, article: q.tolerated });
           const failed = run.writes.find((w) => !w.ok);
