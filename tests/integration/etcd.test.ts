@@ -185,7 +185,10 @@ describe.skipIf(kubeadmMissing || notRoot)('PKI, etcd and snapshots on a netns l
   });
 
   it(`the schedule (every ${INTERVAL_S} s) puts a good snapshot on disk B of every master`, async () => {
-    const since = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    // createdAt has whole seconds and is when the snapshot began: only one that began after this
+    // instant (so after the last test's put, hence revision >= 2) counts; rounding down would
+    // also take one that began up to a second before the put
+    const since = new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
     const found = await poll('a scheduled good snapshot on each master', async () => {
       const l = await listSnapshots(lab!);
       const per = MASTERS.map((m) => l.find((s) => s.master === m && s.origin === 'schedule' && s.status === 'good' && s.createdAt >= since));
