@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { LabContext } from '../../providers/types.ts';
+import { referenceSpec } from './fixtures.ts';
 import {
   backendStatuses, hasAddress, isServerUp, parseLbProbe, parseServersState, parseStatCsv, parseVrrpEvents, pickVipHolder,
-  type VrrpStatus,
+  waitBackendsUp, type VrrpStatus,
 } from './status.ts';
 
 // captured on the lab (HAProxy 2.6.12) with m3's apiserver stopped
@@ -107,5 +109,27 @@ describe('VRRP state', () => {
     expect(pickVipHolder([st('lb1', { hasVip: true, state: 'MASTER' }), st('lb2', { state: 'BACKUP' })])).toBe('lb1');
     expect(pickVipHolder([st('lb1', { hasVip: true, process: 'absent' }), st('lb2', { hasVip: true, state: 'MASTER' })])).toBe('lb2');
     expect(pickVipHolder([st('lb1', {}), st('lb2', {})])).toBeUndefined();
+  });
+});
+
+describe('waitBackendsUp', () => {
+  // each LB answers the admin-socket script with the captured views (m1, m2 UP; m3 DOWN)
+  const fakeLab = (reads: string[]) => ({
+    state: { spec: referenceSpec() },
+    remote: (host: string) => ({
+      exec: async () => { reads.push(host); return { exitCode: 0, stdout: `${SERVERS_STATE}@@halab-stat@@\n${SHOW_STAT}`, stderr: '' }; },
+    }),
+  }) as unknown as LabContext;
+
+  it('returns the views of every LB that showed enough apiservers UP', async () => {
+    const reads: string[] = [];
+    const views = await waitBackendsUp(fakeLab(reads), 2, 1000);
+    expect(reads.sort()).toEqual(['lb1', 'lb2']);
+    for (const lb of ['lb1', 'lb2']) expect(views[lb]!.map((b) => [b.server, b.up])).toEqual([['m1', true], ['m2', true], ['m3', false]]);
+  });
+
+  it('throws LB_BACKENDS_DOWN with every LB\'s view when too few are UP', async () => {
+    const err = await waitBackendsUp(fakeLab([]), 3, 100, { intervalMs: 20 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'LB_BACKENDS_DOWN', details: expect.stringMatching(/^lb1: m1 UP.*m3 DOWN[^]*\nlb2: /) });
   });
 });

@@ -161,11 +161,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Gate for the control plane: resolves once EVERY load balancer's HAProxy sees at least
- * `expected` apiservers UP (running and last check passed, see isServerUp); throws a HalabError
- * with every LB's view in `details` after `timeoutMs`.
+ * `expected` apiservers UP (running and last check passed, see isServerUp), with the views that
+ * showed it (one read of each LB, at the same moment); throws a HalabError with every LB's view
+ * in `details` after `timeoutMs`.
  */
 export async function waitBackendsUp(ctx: LabContext, expected: number, timeoutMs: number,
-  opts: { signal?: AbortSignal; intervalMs?: number } = {}): Promise<void> {
+  opts: { signal?: AbortSignal; intervalMs?: number } = {}): Promise<Record<string, BackendStatus[]>> {
   const lbs = lbNodes(ctx.state.spec).map((n) => n.name);
   const t0 = Date.now();
   let views: Record<string, BackendStatus[] | string> = {};
@@ -181,7 +182,7 @@ export async function waitBackendsUp(ctx: LabContext, expected: number, timeoutM
       const v = views[lb];
       return Array.isArray(v) && v.filter((b) => b.up).length >= expected;
     });
-    if (ok) return;
+    if (ok) return views as Record<string, BackendStatus[]>;
     if (opts.signal?.aborted) throw new HalabError('CANCELLED', 'waiting for the apiservers behind HAProxy was cancelled');
     if (Date.now() - t0 >= timeoutMs) break;
     await sleep(opts.intervalMs ?? 250, opts.signal);
