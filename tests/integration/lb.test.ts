@@ -22,7 +22,7 @@ import { getProvider } from '../../provisioning/providers/index.ts';
 import type { LabContext } from '../../provisioning/providers/types.ts';
 import { labDir, readState } from '../../provisioning/state/store.ts';
 import {
-  TEST_BREAK_LINE, haproxyBackends, lbSteps, vipHolder, vrrpStates, waitBackendsUp, type LbOptions,
+  TEST_BREAK_LINE, haproxyBackends, haproxyViews, lbSteps, vipHolder, vrrpStates, waitBackendsUp, type LbOptions,
 } from '../../provisioning/steps/lb/index.ts';
 
 const HOME = mkdtempSync(join(tmpdir(), 'halab-itlb-'));
@@ -212,15 +212,12 @@ describe.sequential('load balancers on a netns lab', () => {
     // `openssl s_server`, which answers one connection at a time, so on a loaded machine two LBs'
     // checks every 500 ms can make it miss `fall` checks in a row and flap for a second.
     const allUp = masters.map((m) => ({ server: m.name, up: true, lastCheck: 'L7OK 200' }));
-    let last: unknown;
-    await poll('all three UP with L7OK 200 on both LBs', async () => {
-      last = await Promise.all(['lb1', 'lb2'].map((lb) => haproxyBackends(lab!, lb)));
-      return JSON.stringify(last) === JSON.stringify([allUp, allUp]) ? true : undefined;
-    }, 30_000).catch(() => { expect(last).toEqual([allUp, allUp]); });
+    await expect.poll(() => haproxyViews(lab!), { timeout: 30_000, interval: 50 })
+      .toEqual([{ lb: 'lb1', backends: allUp }, { lb: 'lb2', backends: allUp }]);
     await lab!.supervisor('m3').stop('fake-apiserver');
     await poll('m3 DOWN on both LBs', async () => {
-      const views = await Promise.all(['lb1', 'lb2'].map((lb) => haproxyBackends(lab!, lb)));
-      return views.every((v) => v.find((b) => b.server === 'm3')?.up === false) ? true : undefined;
+      const views = await haproxyViews(lab!);
+      return views.every((v) => v.backends.find((b) => b.server === 'm3')?.up === false) ? true : undefined;
     }, 15_000);
     const m3 = (await haproxyBackends(lab!, 'lb1')).find((b) => b.server === 'm3');
     expect(m3?.lastCheck).toMatch(/^L4CON/);

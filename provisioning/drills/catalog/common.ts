@@ -15,6 +15,10 @@ export const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 /** Seconds from the spec timer to a readable number ("0.2", "1"). */
 export const n = (v: number) => String(Number(v.toFixed(3)));
 
+/** kube-apiserver's etcd client (k8s.io/apiserver storagebackend/factory/etcd3.go): keepaliveTime, keepaliveTimeout. */
+export const ETCD_CLIENT_KEEPALIVE_TIME_S = 30;
+export const ETCD_CLIENT_KEEPALIVE_TIMEOUT_S = 10;
+
 /** HAProxy's connect timeout for health checks: min(timeout connect, inter) when "timeout check" is set. */
 export function checkConnectTimeoutMs(spec: LabSpec): number {
   return Math.min(HAPROXY_CONNECT_TIMEOUT_MS, spec.timers.haproxyCheckInterMs);

@@ -6,18 +6,16 @@ import type { Prediction } from '../../api/drills.ts';
 import type { LabSpec } from '../../api/types.ts';
 import { holderHost, kubectl, leases } from '../../k8s/kubectl.ts';
 import { etcdEndpointsStatus, leaderOf } from '../../steps/etcd/etcdctl.ts';
-import { haproxyBackends } from '../../steps/lb/status.ts';
+import { describeViews, haproxyViews } from '../../steps/lb/status.ts';
 import { lbNodes, masterLb } from '../../steps/lb/model.ts';
 import { masterHosts } from '../../steps/pki/kubeadm-config.ts';
 import { quorum } from '../../spec/quorum.ts';
 import type { Drill, DrillContext } from '../engine.ts';
 import { DEFAULT_PROBE, READ_OPS, probeStats } from '../probe.ts';
 import { HAPROXY_CONNECT_TIMEOUT_MS } from '../../steps/lb/haproxy.ts';
-import { checkConnectTimeoutMs, haproxyServerCondition, n, probeCaughtUp, probeOutageCheck, watchOnHost } from './common.ts';
-
-/** kube-apiserver's etcd client (k8s.io/apiserver storagebackend/factory/etcd3.go): keepaliveTime, keepaliveTimeout. */
-export const ETCD_CLIENT_KEEPALIVE_TIME_S = 30;
-export const ETCD_CLIENT_KEEPALIVE_TIMEOUT_S = 10;
+import {
+  ETCD_CLIENT_KEEPALIVE_TIME_S, ETCD_CLIENT_KEEPALIVE_TIMEOUT_S, checkConnectTimeoutMs, haproxyServerCondition, n, probeCaughtUp, probeOutageCheck, watchOnHost,
+} from './common.ts';
 
 export function predictMasterDown(spec: LabSpec): Prediction[] {
   const t = spec.timers;
@@ -207,14 +205,14 @@ export const masterDown: Drill = {
           id: 'leases-live', title: 'Both leader leases are held by live masters', ok: bad.length === 0,
           expected: `holders other than ${victim}`, observed: ls.map((l) => `${l.name}: ${holderHost(l.holder) ?? 'none'}`).join(', '),
         });
-        const views = await Promise.all(lbNodes(ctx.spec).map(async (lb) => ({ lb: lb.name, b: await haproxyBackends(ctx.lab, lb.name).catch(() => []) })));
+        const views = await haproxyViews(ctx.lab);
         // a live apiserver may flap DOWN too: its /readyz asks etcd through the same stalled
         // connections (quorum-stall); what must hold is the dead one out, and a live one in
-        const ok = views.every(({ b }) => b.some((x) => x.server === victim && !x.up) && b.some((x) => x.server !== victim && x.up));
+        const ok = views.every(({ backends: b }) => b.some((x) => x.server === victim && !x.up) && b.some((x) => x.server !== victim && x.up));
         ctx.check({
           id: 'haproxy-dropped', title: `Every HAProxy marks ${victim} DOWN and keeps a live apiserver UP`, ok,
           expected: `${victim} DOWN, at least one other UP`,
-          observed: views.map(({ lb, b }) => `${lb}: ${b.map((x) => `${x.server} ${x.up ? 'UP' : 'DOWN'}`).join(' ') || 'unreadable'}`).join('; '),
+          observed: describeViews(views),
         });
         const r = await kubectl(ctx.lab, ['get', '--raw', '/readyz'], { allowFail: true });
         ctx.check({ id: 'api-via-vip', title: 'The API answers through the VIP', ok: r.stdout.trim() === 'ok', expected: 'ok', observed: (r.stdout.trim() || r.stderr.trim()).slice(0, 120) });

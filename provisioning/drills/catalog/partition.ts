@@ -9,13 +9,12 @@ import type { LabSpec } from '../../api/types.ts';
 import { HalabError } from '../../errors.ts';
 import { shq } from '../../exec/types.ts';
 import { etcdEndpointsStatus, etcdctlCommand, etcdctlExec, leaderOf, type EtcdMemberStatus } from '../../steps/etcd/etcdctl.ts';
-import { haproxyBackends } from '../../steps/lb/status.ts';
+import { describeViews, haproxyViews, type LbView } from '../../steps/lb/status.ts';
 import { lbNodes, masterLb } from '../../steps/lb/model.ts';
 import { masterHosts } from '../../steps/pki/kubeadm-config.ts';
 import type { Drill, DrillContext } from '../engine.ts';
 import { DEFAULT_PROBE, probeStats } from '../probe.ts';
-import { checkConnectTimeoutMs, haproxyServerCondition, probeCaughtUp, s, watchOnHost } from './common.ts';
-import { ETCD_CLIENT_KEEPALIVE_TIMEOUT_S } from './master-down.ts';
+import { ETCD_CLIENT_KEEPALIVE_TIMEOUT_S, checkConnectTimeoutMs, haproxyServerCondition, probeCaughtUp, s, watchOnHost } from './common.ts';
 
 /** etcdctl --command-timeout of each write the isolated member is asked to commit. */
 export const ISOLATED_PUT_TIMEOUT_S = 3;
@@ -197,17 +196,16 @@ export const partition: Drill = {
         });
         const wr = probeStats(ctx.samples(), 'write', { from: faultAt - 1000, to: now, endAt: now });
         ctx.measure({ id: 'write-outage', label: 'Longest write outage through the VIP', value: wr.longestOutageMs, unit: 'ms', how: `probe: ${wr.requests} writes (every ${DEFAULT_PROBE.tickMs * DEFAULT_PROBE.writeEvery} ms), ${wr.failures} failed, ${wr.unknowns} unknown` });
-        const readViews = () => Promise.all(lbNodes(ctx.spec).map(async (lb) => ({ lb: lb.name, b: await haproxyBackends(ctx.lab, lb.name).catch(() => []) })));
-        const wanted = (vs: Awaited<ReturnType<typeof readViews>>) => vs.every(({ b }) => b.length > 0 && b.every((x) => (x.server === victim ? !x.up : x.up)));
+        const wanted = (vs: LbView[]) => vs.every(({ backends: b }) => b.length > 0 && b.every((x) => (x.server === victim ? !x.up : x.up)));
         // a live apiserver can drop out for a moment too: its /readyz asks etcd over connections
         // that may still point at the isolated member, until its etcd client gives up on them
         // (keepalive timeout); so the others must be UP again within that time, not at once
-        let views = await readViews();
-        await ctx.until('every HAProxy to see the others UP', async () => wanted(views = await readViews()), { timeoutMs: (ETCD_CLIENT_KEEPALIVE_TIMEOUT_S + 5) * 1000 })
+        let views = await haproxyViews(ctx.lab);
+        await ctx.until('every HAProxy to see the others UP', async () => wanted(views = await haproxyViews(ctx.lab)), { timeoutMs: (ETCD_CLIENT_KEEPALIVE_TIMEOUT_S + 5) * 1000 })
           .catch((err: unknown) => { if (!(err instanceof HalabError && err.code === 'DRILL_TIMEOUT')) throw err; }); // judged below
         ctx.check({
           id: 'haproxy-dropped', title: `Every HAProxy marks ${victim} DOWN and the others UP`, ok: wanted(views),
-          expected: `${victim} DOWN, the others UP`, observed: views.map(({ lb, b }) => `${lb}: ${b.map((x) => `${x.server} ${x.up ? 'UP' : 'DOWN'}`).join(' ') || 'unreadable'}`).join('; '),
+          expected: `${victim} DOWN, the others UP`, observed: describeViews(views),
         });
       },
     },
@@ -264,9 +262,9 @@ export const partition: Drill = {
         const n = masterHosts(ctx.spec).length;
         let views = '';
         const allUpAt = await ctx.until('every HAProxy to see every apiserver UP', async () => {
-          const vs = await Promise.all(lbNodes(ctx.spec).map(async (lb) => ({ lb: lb.name, b: await haproxyBackends(ctx.lab, lb.name).catch(() => []) })));
-          views = vs.map(({ lb, b }) => `${lb}: ${b.map((x) => `${x.server} ${x.up ? 'UP' : 'DOWN'}`).join(' ') || 'unreadable'}`).join('; ');
-          return vs.every(({ b }) => b.length === n && b.every((x) => x.up));
+          const vs = await haproxyViews(ctx.lab);
+          views = describeViews(vs);
+          return vs.every(({ backends: b }) => b.length === n && b.every((x) => x.up));
         }, { timeoutMs: 60_000, intervalMs: 250 }).catch(() => undefined);
         if (allUpAt !== undefined) {
           ctx.mark(`HAProxy: ${n}/${n} UP on every LB`, 'recovery', allUpAt);

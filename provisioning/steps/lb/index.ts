@@ -35,7 +35,7 @@ export { renderHaproxyCfg } from './haproxy.ts';
 export { renderKeepalivedConf, renderNotifyScript } from './keepalived.ts';
 export { lbModel, lbNodes, masterLb, vrrpSettings, virtualRouterId, LB_PATHS } from './model.ts';
 export {
-  haproxyBackends, vipHolder, vipHolders, vrrpStates, waitBackendsUp,
+  haproxyBackends, haproxyViews, vipHolder, vipHolders, vrrpStates, waitBackendsUp,
   type BackendStatus, type VrrpStatus, type VrrpStateName,
 } from './status.ts';
 

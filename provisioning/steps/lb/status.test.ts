@@ -4,7 +4,7 @@ import type { LabContext } from '../../providers/types.ts';
 import { referenceSpec } from './fixtures.ts';
 import {
   backendStatuses, hasAddress, isServerUp, parseLbProbe, parseServersState, parseStatCsv, parseVrrpEvents, pickVipHolder,
-  waitBackendsUp, type VrrpStatus,
+  describeViews, haproxyViews, waitBackendsUp, type VrrpStatus,
 } from './status.ts';
 
 // captured on the lab (HAProxy 2.6.12) with m3's apiserver stopped
@@ -131,5 +131,19 @@ describe('waitBackendsUp', () => {
   it('throws LB_BACKENDS_DOWN with every LB\'s view when too few are UP', async () => {
     const err = await waitBackendsUp(fakeLab([]), 3, 100, { intervalMs: 20 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'LB_BACKENDS_DOWN', details: expect.stringMatching(/^lb1: m1 UP.*m3 DOWN[^]*\nlb2: /) });
+  });
+
+  it('haproxyViews reads every LB at once; one that cannot be asked has no backends and says why', async () => {
+    const ctx = {
+      state: { spec: referenceSpec() },
+      remote: (host: string) => ({
+        exec: async () => (host === 'lb2'
+          ? { exitCode: 3, stdout: '', stderr: 'no HAProxy admin socket at /run/haproxy/admin.sock' }
+          : { exitCode: 0, stdout: `${SERVERS_STATE}@@halab-stat@@\n${SHOW_STAT}`, stderr: '' }),
+      }),
+    } as unknown as LabContext;
+    const views = await haproxyViews(ctx);
+    expect(views.map((v) => [v.lb, v.backends.length, v.error])).toEqual([['lb1', 3, undefined], ['lb2', 0, 'cannot read HAProxy\'s backend states on lb2']]);
+    expect(describeViews(views)).toBe('lb1: m1 UP m2 UP m3 DOWN; lb2: cannot read HAProxy\'s backend states on lb2');
   });
 });

@@ -159,6 +159,31 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** One LB's view of the apiservers; an LB whose HAProxy cannot be asked has none, and the error. */
+export interface LbView {
+  lb: string;
+  backends: BackendStatus[];
+  error?: string;
+}
+
+/** Every load balancer's HAProxy view, read at the same moment (one SSH round trip per LB). */
+export async function haproxyViews(ctx: LabContext): Promise<LbView[]> {
+  return Promise.all(lbNodes(ctx.state.spec).map(async ({ name: lb }) => {
+    try {
+      return { lb, backends: await haproxyBackends(ctx, lb) };
+    } catch (err) {
+      return { lb, backends: [], error: toErrorInfo(err).message };
+    }
+  }));
+}
+
+/** "lb1: m1 UP m2 DOWN; lb2: ..." (with each last check when `checks`), for checks and errors. */
+export function describeViews(views: LbView[], o: { checks?: boolean; sep?: string } = {}): string {
+  return views.map(({ lb, backends, error }) => `${lb}: ${error ?? (backends.map((b) =>
+    `${b.server} ${b.up ? 'UP' : 'DOWN'}${o.checks && b.lastCheck ? ` (${b.lastCheck})` : ''}`).join(o.checks ? ', ' : ' ') || 'no servers')}`)
+    .join(o.sep ?? '; ');
+}
+
 /**
  * Gate for the control plane: resolves once EVERY load balancer's HAProxy sees at least
  * `expected` apiservers UP (running and last check passed, see isServerUp), with the views that
@@ -167,31 +192,18 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export async function waitBackendsUp(ctx: LabContext, expected: number, timeoutMs: number,
   opts: { signal?: AbortSignal; intervalMs?: number } = {}): Promise<Record<string, BackendStatus[]>> {
-  const lbs = lbNodes(ctx.state.spec).map((n) => n.name);
   const t0 = Date.now();
-  let views: Record<string, BackendStatus[] | string> = {};
+  let views: LbView[] = [];
   for (;;) {
-    views = Object.fromEntries(await Promise.all(lbs.map(async (lb) => {
-      try {
-        return [lb, await haproxyBackends(ctx, lb)] as const;
-      } catch (err) {
-        return [lb, toErrorInfo(err).message] as const;
-      }
-    })));
-    const ok = lbs.every((lb) => {
-      const v = views[lb];
-      return Array.isArray(v) && v.filter((b) => b.up).length >= expected;
-    });
-    if (ok) return views as Record<string, BackendStatus[]>;
+    views = await haproxyViews(ctx);
+    if (views.every((v) => !v.error && v.backends.filter((b) => b.up).length >= expected)) {
+      return Object.fromEntries(views.map((v) => [v.lb, v.backends]));
+    }
     if (opts.signal?.aborted) throw new HalabError('CANCELLED', 'waiting for the apiservers behind HAProxy was cancelled');
     if (Date.now() - t0 >= timeoutMs) break;
     await sleep(opts.intervalMs ?? 250, opts.signal);
   }
-  const details = lbs.map((lb) => {
-    const v = views[lb];
-    if (!Array.isArray(v)) return `${lb}: ${v}`;
-    return `${lb}: ${v.map((b) => `${b.server} ${b.up ? 'UP' : 'DOWN'}${b.lastCheck ? ` (${b.lastCheck})` : ''}`).join(', ') || 'no servers'}`;
-  }).join('\n');
+  const details = describeViews(views, { checks: true, sep: '\n' });
   throw new HalabError('LB_BACKENDS_DOWN',
     `HAProxy does not see ${expected} apiserver(s) UP on every load balancer after ${Math.round(timeoutMs / 1000)} s`, {
       details,
