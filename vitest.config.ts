@@ -15,8 +15,12 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            'provisioning/**/*.test.ts', 'scripts/**/*.test.ts', 'electron/**/*.test.ts', 'tests/lint/**/*.test.ts',
-            'build/**/*.test.ts', 'renderer/src/**/*.test.ts',
+            'provisioning/**/*.test.ts',
+            'scripts/**/*.test.ts',
+            'electron/**/*.test.ts',
+            'tests/lint/**/*.test.ts',
+            'build/**/*.test.ts',
+            'renderer/src/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', 'renderer/src/**/*.svelte.test.ts'],
           environment: 'node',

@@ -17,21 +17,32 @@ function predicted(p: Prediction): string {
 }
 
 function verdict(m: Measurement): string {
-  return m.verdict === 'worse than predicted' ? 'WORSE' : m.verdict === 'better than predicted' ? 'better' : m.verdict ? 'ok' : '';
+  return m.verdict === 'worse than predicted'
+    ? 'WORSE'
+    : m.verdict === 'better than predicted'
+      ? 'better'
+      : m.verdict
+        ? 'ok'
+        : '';
 }
 
 /** The lines printed for one drill (pure, so the format can be checked without a lab). */
 export function drillBenchLines(r: DrillResult): string[] {
   const out: string[] = [];
-  out.push(`  ${r.drill}: ${r.ok ? 'passed' : 'FAILED'} in ${(r.durationMs / 1000).toFixed(1)} s (${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks)${r.error ? ` — ${r.error}` : ''}`);
+  out.push(
+    `  ${r.drill}: ${r.ok ? 'passed' : 'FAILED'} in ${(r.durationMs / 1000).toFixed(1)} s (${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks)${r.error ? ` — ${r.error}` : ''}`,
+  );
   for (const p of r.predictions) {
     const ms = r.measurements.filter((m) => m.predictionId === p.id);
     const got = ms.length ? ms.map((m) => `${fmtValue(m.value, m.unit)} ${verdict(m)}`).join(', ') : 'not measured';
     out.push(`    ${p.label.padEnd(60)} predicted ${predicted(p).padEnd(16)} measured ${got}`);
   }
-  for (const m of r.measurements.filter((x) => !x.predictionId)) out.push(`    ${m.label.padEnd(60)} measured  ${fmtValue(m.value, m.unit)}`);
+  for (const m of r.measurements.filter((x) => !x.predictionId))
+    out.push(`    ${m.label.padEnd(60)} measured  ${fmtValue(m.value, m.unit)}`);
   for (const s of r.probe) {
-    out.push(`    probe ${`${s.kind}s`.padEnd(6)} ${String(s.requests).padStart(4)} requests, ${s.failures} failed, ${s.unknowns} unknown, longest outage ${fmtValue(s.longestOutageMs, 'ms')}, recovery ${s.recoveryMs ? fmtValue(s.recoveryMs, 'ms') : '—'}, p50/p99 ${s.p50LatencyMs}/${s.p99LatencyMs} ms`);
+    out.push(
+      `    probe ${`${s.kind}s`.padEnd(6)} ${String(s.requests).padStart(4)} requests, ${s.failures} failed, ${s.unknowns} unknown, longest outage ${fmtValue(s.longestOutageMs, 'ms')}, recovery ${s.recoveryMs ? fmtValue(s.recoveryMs, 'ms') : '—'}, p50/p99 ${s.p50LatencyMs}/${s.p99LatencyMs} ms`,
+    );
   }
   return out;
 }
@@ -40,15 +51,26 @@ export function drillBenchLines(r: DrillResult): string[] {
  * Build a lab from `input` (a spec without name and subnet), run `names` (all drills when empty;
  * HALAB_BENCH_DRILLS narrows it) on it, print each drill's lines and a summary, remove the lab.
  */
-async function benchDrillsOn(lab: { name: string; subnet: string }, input: Record<string, unknown>, names: string[]): Promise<void> {
+async function benchDrillsOn(
+  lab: { name: string; subnet: string },
+  input: Record<string, unknown>,
+  names: string[],
+): Promise<void> {
   const v = validateSpec({ ...input, name: lab.name, subnet: lab.subnet }, await machineNetworks());
   if (!v.spec) throw new Error(v.issues.map((i) => i.message).join('; '));
   const t0 = Date.now();
   const res = await up(v.spec, { emit: () => {} });
   if (!res.ok) throw new Error(`up failed: ${res.error?.message}`);
-  console.log(`  lab ${lab.name} (apiserverEtcd ${v.spec.apiserverEtcd}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const only = (process.env.HALAB_BENCH_DRILLS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const picked = listDrills().map((d) => d.name).filter((n) => (!names.length || names.includes(n)) && (!only.length || only.includes(n)));
+  console.log(
+    `  lab ${lab.name} (apiserverEtcd ${v.spec.apiserverEtcd}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const only = (process.env.HALAB_BENCH_DRILLS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const picked = listDrills()
+    .map((d) => d.name)
+    .filter((n) => (!names.length || names.includes(n)) && (!only.length || only.includes(n)));
   const handle = await LabHandle.open(lab.name);
   const summary: string[] = [];
   try {
@@ -65,14 +87,18 @@ async function benchDrillsOn(lab: { name: string; subnet: string }, input: Recor
         wr && `failed/unknown writes ${wr.failures}/${wr.unknowns}`,
         wr && wr.recoveryMs > 0 && `write recovery ${fmtValue(wr.recoveryMs, 'ms')}`,
         pick('etcd-restore') && `restore ${fmtValue(pick('etcd-restore')!.value, 's')}`,
-      ].filter(Boolean).join(', ');
+      ]
+        .filter(Boolean)
+        .join(', ');
       summary.push(`    ${name.padEnd(14)} ${r.ok ? 'ok    ' : 'FAILED'} ${key}`);
     }
   } finally {
     // HALAB_BENCH_REPORTS=DIR keeps the reports (JSON with every sample, Markdown, SVG) after the lab is gone
     if (process.env.HALAB_BENCH_REPORTS) {
       const dir = join(process.env.HALAB_BENCH_REPORTS, lab.name);
-      await cp(join(handle.dir, 'reports'), dir, { recursive: true }).catch((err: Error) => console.log(`  could not keep the reports: ${err.message}`));
+      await cp(join(handle.dir, 'reports'), dir, { recursive: true }).catch((err: Error) =>
+        console.log(`  could not keep the reports: ${err.message}`),
+      );
       console.log(`  reports kept in ${dir}`);
     }
     await handle.close();
@@ -90,7 +116,9 @@ export const drillBenches: Bench[] = [
   },
   {
     name: 'drills-stacked',
-    title: 'master-down again with apiserverEtcd local (each apiserver uses only its own etcd member, as kubeadm\'s stacked etcd)',
-    run: () => benchDrillsOn({ name: 'benchstack', subnet: '10.213.93.0/24' }, { apiserverEtcd: 'local' }, ['master-down']),
+    title:
+      "master-down again with apiserverEtcd local (each apiserver uses only its own etcd member, as kubeadm's stacked etcd)",
+    run: () =>
+      benchDrillsOn({ name: 'benchstack', subnet: '10.213.93.0/24' }, { apiserverEtcd: 'local' }, ['master-down']),
   },
 ];

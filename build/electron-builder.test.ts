@@ -11,7 +11,7 @@ import { ROOT } from './build-electron.ts';
 const CONFIG = 'build/electron-builder.yml';
 
 describe('electron-builder configuration', { timeout: 60_000 }, () => {
-  it('passes electron-builder\'s schema validation', async () => {
+  it("passes electron-builder's schema validation", async () => {
     const cfg = await getConfig(ROOT, join(ROOT, CONFIG), null);
     await expect(validateConfiguration(cfg, new DebugLogger(false))).resolves.toBeUndefined();
     expect(cfg.appId).toBe('dev.halab.app');
@@ -24,12 +24,20 @@ describe('electron-builder configuration', { timeout: 60_000 }, () => {
     const cfg = await getConfig(ROOT, join(ROOT, CONFIG), null);
     expect(existsSync(join(ROOT, cfg.mac!.icon as string))).toBe(true);
     expect(existsSync(join(ROOT, cfg.win!.icon as string))).toBe(true);
-    for (const s of [16, 32, 48, 64, 128, 256, 512]) expect(existsSync(join(ROOT, 'build', 'icons', `${s}x${s}.png`))).toBe(true);
+    for (const s of [16, 32, 48, 64, 128, 256, 512])
+      expect(existsSync(join(ROOT, 'build', 'icons', `${s}x${s}.png`))).toBe(true);
   });
 
   it('rejects a configuration with an unknown option or a wrong type', async () => {
     const cfg = await getConfig(ROOT, join(ROOT, CONFIG), null);
-    await expect(validateConfiguration({ ...cfg, linux: { ...cfg.linux, targget: 'AppImage' } } as unknown as Configuration, new DebugLogger(false))).rejects.toThrow(/configuration\.linux/);
-    await expect(validateConfiguration({ ...cfg, asar: 'yes' } as unknown as Configuration, new DebugLogger(false))).rejects.toThrow(/configuration\.asar/);
+    await expect(
+      validateConfiguration(
+        { ...cfg, linux: { ...cfg.linux, targget: 'AppImage' } } as unknown as Configuration,
+        new DebugLogger(false),
+      ),
+    ).rejects.toThrow(/configuration\.linux/);
+    await expect(
+      validateConfiguration({ ...cfg, asar: 'yes' } as unknown as Configuration, new DebugLogger(false)),
+    ).rejects.toThrow(/configuration\.asar/);
   });
 });

@@ -35,7 +35,16 @@ export function ico(images: { size: number; png: Buffer }[]): Buffer {
 
 /** ICNS with PNG entries (ic07 128, ic08 256, ic09 512, ic10 1024, ic11 32@2x, ic12 64@2x, icp4 16, icp5 32). */
 export function icns(bySize: Map<number, Buffer>): Buffer {
-  const types: [string, number][] = [['icp4', 16], ['icp5', 32], ['ic11', 32], ['ic12', 64], ['ic07', 128], ['ic08', 256], ['ic09', 512], ['ic10', 1024]];
+  const types: [string, number][] = [
+    ['icp4', 16],
+    ['icp5', 32],
+    ['ic11', 32],
+    ['ic12', 64],
+    ['ic07', 128],
+    ['ic08', 256],
+    ['ic09', 512],
+    ['ic10', 1024],
+  ];
   const chunks: Buffer[] = [];
   for (const [type, size] of types) {
     const png = bySize.get(size);
@@ -55,13 +64,18 @@ export function icns(bySize: Map<number, Buffer>): Buffer {
 export async function makeIcons(): Promise<void> {
   const svg = await readFile(join(ROOT, 'renderer', 'public', 'icon.svg'), 'utf8');
   await mkdir(OUT, { recursive: true });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+  });
   const pngs = new Map<number, Buffer>();
   try {
     const page = await browser.newPage();
     for (const size of SIZES) {
       await page.setViewportSize({ width: size, height: size });
-      await page.setContent(`<html><body style="margin:0;background:transparent">${svg.replace('<svg ', `<svg style="display:block;width:${size}px;height:${size}px" `)}</body></html>`);
+      await page.setContent(
+        `<html><body style="margin:0;background:transparent">${svg.replace('<svg ', `<svg style="display:block;width:${size}px;height:${size}px" `)}</body></html>`,
+      );
       const png = await page.screenshot({ omitBackground: true, clip: { x: 0, y: 0, width: size, height: size } });
       pngs.set(size, png);
       await writeFile(join(OUT, `${size}x${size}.png`), png);
@@ -70,7 +84,10 @@ export async function makeIcons(): Promise<void> {
     await browser.close();
   }
   await writeFile(join(OUT, 'icon.png'), pngs.get(512)!);
-  await writeFile(join(OUT, 'icon.ico'), ico([16, 24, 32, 48, 64, 128, 256].map((size) => ({ size, png: pngs.get(size)! }))));
+  await writeFile(
+    join(OUT, 'icon.ico'),
+    ico([16, 24, 32, 48, 64, 128, 256].map((size) => ({ size, png: pngs.get(size)! }))),
+  );
   await writeFile(join(OUT, 'icon.icns'), icns(pngs));
 }
 

@@ -28,7 +28,12 @@ function setup(over: Parameters<typeof fakeEngine>[0] = {}) {
   const eng = fakeEngine(over);
   const service = createLabService(eng);
   const spy = vi.spyOn(service, 'status');
-  const h = registerIpc({ ipcMain: ipcMain as never, service, contents: contents as never, showError: (i, k) => dialogs.push([i, k]) });
+  const h = registerIpc({
+    ipcMain: ipcMain as never,
+    service,
+    contents: contents as never,
+    showError: (i, k) => dialogs.push([i, k]),
+  });
   const call = (method: unknown, args: unknown, e = ours) => handlers.get(CALL_CHANNEL)!(e, method, args);
   return { h, call, listeners, sent, dialogs, spy, eng, ipcMain };
 }
@@ -44,8 +49,15 @@ describe('main process IPC', () => {
     const { call, spy, eng, h } = setup();
     const forwarded = vi.spyOn(h.session, 'call');
     for (const [m, a] of [
-      ['status', [42]], ['status', 'lab1'], ['status', []], ['status', ['../../root']], ['rm', ['-rf']], ['__proto__', []],
-      ['openTerminal', ['lab1', 'm1', 1e9, 24]], ['up', [{ name: 'x', subnet: 1 }]], ['terminalInput', ['id', { evil: 1 }]],
+      ['status', [42]],
+      ['status', 'lab1'],
+      ['status', []],
+      ['status', ['../../root']],
+      ['rm', ['-rf']],
+      ['__proto__', []],
+      ['openTerminal', ['lab1', 'm1', 1e9, 24]],
+      ['up', [{ name: 'x', subnet: 1 }]],
+      ['terminalInput', ['id', { evil: 1 }]],
     ] as const) {
       const r = await call(m, a);
       expect(r, `${m} ${JSON.stringify(a)}`).toMatchObject({ ok: false, error: { code: 'BAD_INPUT' } });
@@ -84,10 +96,19 @@ describe('main process IPC', () => {
 
   it('shows a host-key mismatch as a dialog (message and fix), and returns the ErrorInfo', async () => {
     const { HalabError } = await import('../provisioning/errors.ts');
-    const s = setup({ openShell: async () => { throw new HalabError('HOST_KEY_MISMATCH', 'host key of m1 has changed', { fix: 'recreate the lab' }); } });
+    const s = setup({
+      openShell: async () => {
+        throw new HalabError('HOST_KEY_MISMATCH', 'host key of m1 has changed', { fix: 'recreate the lab' });
+      },
+    });
     const r = await s.call('openTerminal', ['lab1', 'm1', 80, 24]);
-    expect(r).toEqual({ ok: false, error: { code: 'HOST_KEY_MISMATCH', message: 'host key of m1 has changed', fix: 'recreate the lab' } });
-    expect(s.dialogs).toEqual([[{ code: 'HOST_KEY_MISMATCH', message: 'host key of m1 has changed', fix: 'recreate the lab' }, 'host-key']]);
+    expect(r).toEqual({
+      ok: false,
+      error: { code: 'HOST_KEY_MISMATCH', message: 'host key of m1 has changed', fix: 'recreate the lab' },
+    });
+    expect(s.dialogs).toEqual([
+      [{ code: 'HOST_KEY_MISMATCH', message: 'host key of m1 has changed', fix: 'recreate the lab' }, 'host-key'],
+    ]);
   });
 
   it('dispose removes the handlers', () => {

@@ -3,9 +3,9 @@
 // service; events go to the page on ONE channel, batched, queued until the page is ready.
 // Failures the user must see (a changed host key, a run that broke) also become dialogs.
 import type { IpcMain, IpcMainEvent, IpcMainInvokeEvent, WebContents } from 'electron';
-import type { LabEvent } from '../provisioning/api/lab-api.ts';
+import type { LabEvent, LabReply } from '../provisioning/api/lab-api.ts';
 import type { ErrorInfo } from '../provisioning/api/types.ts';
-import type { CallReply, LabService, LabSession } from '../provisioning/service/service.ts';
+import type { LabService, LabSession } from '../provisioning/service/service.ts';
 import { validateCall } from '../provisioning/service/schemas.ts';
 import { toErrorInfo } from '../provisioning/errors.ts';
 import { APP_ORIGIN, CALL_CHANNEL, EVENTS_CHANNEL, READY_CHANNEL } from './channels.ts';
@@ -35,7 +35,7 @@ export function dialogKind(info: ErrorInfo): 'host-key' | 'error' | undefined {
 export interface IpcHandle {
   session: LabSession;
   /** What a call does, without Electron (tests call it). */
-  handleCall(e: Pick<IpcMainInvokeEvent, 'senderFrame'>, method: unknown, args: unknown): Promise<CallReply>;
+  handleCall(e: Pick<IpcMainInvokeEvent, 'senderFrame'>, method: unknown, args: unknown): Promise<LabReply>;
   dispose(): void;
 }
 
@@ -48,8 +48,13 @@ export function registerIpc(d: IpcDeps): IpcHandle {
     }
   });
 
-  async function handleCall(e: Pick<IpcMainInvokeEvent, 'senderFrame'>, method: unknown, args: unknown): Promise<CallReply> {
-    if (!trustedSender(e)) return { ok: false, error: { code: 'FORBIDDEN', message: 'calls are accepted from the HA Lab page only' } };
+  async function handleCall(
+    e: Pick<IpcMainInvokeEvent, 'senderFrame'>,
+    method: unknown,
+    args: unknown,
+  ): Promise<LabReply> {
+    if (!trustedSender(e))
+      return { ok: false, error: { code: 'FORBIDDEN', message: 'calls are accepted from the HA Lab page only' } };
     try {
       validateCall(method, args);
     } catch (err) {

@@ -14,27 +14,55 @@ const h = vi.hoisted(() => {
   const sentChannels: string[] = [];
   let ready: (() => void) | undefined;
   class BrowserWindow {
-    webContents = { on: () => {}, setWindowOpenHandler: () => {}, session: { setPermissionRequestHandler: () => {}, setPermissionCheckHandler: () => {} }, send: () => {}, isDestroyed: () => false, id: 1 };
-    constructor(public opts: Record<string, unknown>) { windows.push({ opts }); }
+    webContents = {
+      on: () => {},
+      setWindowOpenHandler: () => {},
+      session: { setPermissionRequestHandler: () => {}, setPermissionCheckHandler: () => {} },
+      send: () => {},
+      isDestroyed: () => false,
+      id: 1,
+    };
+    constructor(public opts: Record<string, unknown>) {
+      windows.push({ opts });
+    }
     once() {}
     on() {}
-    loadURL(url: string) { windows[windows.length - 1]!.url = url; return Promise.resolve(); }
+    loadURL(url: string) {
+      windows[windows.length - 1]!.url = url;
+      return Promise.resolve();
+    }
   }
   const electron = {
     app: {
-      requestSingleInstanceLock: () => true, on: () => {}, quit: () => {},
-      whenReady: () => new Promise<void>((res) => { ready = res; }),
+      requestSingleInstanceLock: () => true,
+      on: () => {},
+      quit: () => {},
+      whenReady: () =>
+        new Promise<void>((res) => {
+          ready = res;
+        }),
     },
     BrowserWindow,
     dialog: { showMessageBox: async () => ({ response: 0 }), showErrorBox: () => {} },
     ipcMain: { handle: vi.fn(), on: vi.fn(), removeHandler: () => {}, removeAllListeners: () => {} },
     nativeTheme: { shouldUseDarkColors: false },
     protocol: { registerSchemesAsPrivileged: vi.fn(), handle: vi.fn() },
-    contextBridge: { exposeInMainWorld: (k: string, v: unknown) => { exposed[k] = v; } },
+    contextBridge: {
+      exposeInMainWorld: (k: string, v: unknown) => {
+        exposed[k] = v;
+      },
+    },
     ipcRenderer: {
-      invoke: async (...a: unknown[]) => { invoked.push(a); return a[1] === 'status' ? { ok: false, error: { code: 'NO_LAB', message: 'there is no lab named x', fix: 'create it' } } : { ok: true, value: [] }; },
+      invoke: async (...a: unknown[]) => {
+        invoked.push(a);
+        return a[1] === 'status'
+          ? { ok: false, error: { code: 'NO_LAB', message: 'there is no lab named x', fix: 'create it' } }
+          : { ok: true, value: [] };
+      },
       on: () => {},
-      send: (ch: string) => { sentChannels.push(ch); },
+      send: (ch: string) => {
+        sentChannels.push(ch);
+      },
     },
   };
   return { windows, exposed, invoked, sentChannels, electron, fireReady: () => ready?.() };
@@ -55,7 +83,9 @@ describe('npm run build: the Electron bundles', { timeout: 90_000 }, () => {
 
   it('main opens one sandboxed window on app://halab with the preload', async () => {
     await import(/* @vite-ignore */ pathToFileURL(files[0]!).href);
-    expect(h.electron.protocol.registerSchemesAsPrivileged).toHaveBeenCalledWith([expect.objectContaining({ scheme: 'app' })]);
+    expect(h.electron.protocol.registerSchemesAsPrivileged).toHaveBeenCalledWith([
+      expect.objectContaining({ scheme: 'app' }),
+    ]);
     h.fireReady();
     await new Promise((r) => setTimeout(r, 20));
     expect(h.electron.protocol.handle).toHaveBeenCalledWith('app', expect.any(Function));
@@ -80,12 +110,44 @@ describe('npm run build: the Electron bundles', { timeout: 90_000 }, () => {
     expect(Object.keys(h.exposed)).toEqual(['lab']);
     const lab = h.exposed.lab as Record<string, (...a: unknown[]) => Promise<unknown>>;
     expect(Object.keys(lab).sort()).toEqual([
-      'cancel', 'checkSpec', 'closeTerminal', 'doctor', 'down', 'drillContinue', 'drills', 'listLabs', 'onEvent', 'openTerminal', 'providers',
-      'report', 'reports', 'resizeTerminal', 'resume', 'runDrill', 'snapshots', 'status', 'takeSnapshot', 'terminalInput', 'up',
+      'cancel',
+      'checkSpec',
+      'closeTerminal',
+      'doctor',
+      'down',
+      'drillContinue',
+      'drills',
+      'fault',
+      'heal',
+      'listLabs',
+      'onEvent',
+      'openTerminal',
+      'providers',
+      'report',
+      'reports',
+      'resizeTerminal',
+      'restoreSnapshot',
+      'resume',
+      'runDrill',
+      'service',
+      'snapshots',
+      'startWatch',
+      'status',
+      'stop',
+      'stopWatch',
+      'takeSnapshot',
+      'terminalInput',
+      'up',
     ]);
     expect(await lab.listLabs!()).toEqual([]);
     expect(h.invoked[0]).toEqual(['halab:call', 'listLabs', []]);
-    await expect(lab.status!('x')).rejects.toEqual({ name: 'LabError', code: 'NO_LAB', message: 'there is no lab named x', fix: 'create it', details: undefined });
+    await expect(lab.status!('x')).rejects.toEqual({
+      name: 'LabError',
+      code: 'NO_LAB',
+      message: 'there is no lab named x',
+      fix: 'create it',
+      details: undefined,
+    });
     (lab.onEvent as unknown as (cb: () => void) => void)(() => {});
     expect(h.sentChannels).toEqual(['halab:ready']);
   });

@@ -15,17 +15,27 @@ import { hardenContents, windowOptions } from './window.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const RENDERER = join(here, '..', 'renderer', 'dist');
 
-protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+protocol.registerSchemesAsPrivileged([
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+]);
 
 const service = createLabService();
 let win: BrowserWindow | undefined;
 let ipc: IpcHandle | undefined;
 
 function createWindow() {
-  win = new BrowserWindow(windowOptions({ preload: join(here, 'preload.cjs'), icon: join(here, '..', 'build', 'icons', '512x512.png'), dark: nativeTheme.shouldUseDarkColors }));
+  win = new BrowserWindow(
+    windowOptions({
+      preload: join(here, 'preload.cjs'),
+      icon: join(here, '..', 'build', 'icons', '512x512.png'),
+      dark: nativeTheme.shouldUseDarkColors,
+    }),
+  );
   hardenContents(win.webContents, win.webContents.session);
   ipc = registerIpc({
-    ipcMain, service, contents: win.webContents,
+    ipcMain,
+    service,
+    contents: win.webContents,
     showError: (info, kind) => void errorDialog(dialog, win, info, kind),
   });
   win.once('ready-to-show', () => win?.show());
@@ -48,7 +58,9 @@ if (!app.requestSingleInstanceLock()) {
   void app.whenReady().then(() => {
     protocol.handle(APP_SCHEME, (req) => serveAsset(RENDERER, req.url));
     createWindow();
-    app.on('activate', () => { if (!win) createWindow(); });
+    app.on('activate', () => {
+      if (!win) createWindow();
+    });
   });
   app.on('window-all-closed', () => {
     void service.dispose().finally(() => app.quit());

@@ -2,23 +2,26 @@
 // LabApi over IPC. No ipcRenderer, no channel names, no Node reach the page. Errors arrive as
 // plain ErrorInfo objects (they cross the context bridge intact; Error properties would not).
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { LabApi, LabApiMethod, LabEvent } from '../provisioning/api/lab-api.ts';
-import type { ErrorInfo } from '../provisioning/api/types.ts';
+import {
+  LAB_API_METHODS,
+  type LabApi,
+  type LabApiMethod,
+  type LabEvent,
+  type LabReply,
+} from '../provisioning/api/lab-api.ts';
 import { CALL_CHANNEL, EVENTS_CHANNEL, READY_CHANNEL } from './channels.ts';
 
-type Reply = { ok: true; value: unknown } | { ok: false; error: ErrorInfo };
-
-const METHODS = {
-  listLabs: 0, checkSpec: 1, up: 1, resume: 1, cancel: 1, down: 1, status: 1, doctor: 0, providers: 0,
-  drills: 0, runDrill: 3, drillContinue: 1, reports: 1, report: 2, snapshots: 1, takeSnapshot: 1,
-  openTerminal: 4, terminalInput: 2, resizeTerminal: 3, closeTerminal: 1,
-} satisfies Record<LabApiMethod, number>;
-
 async function call(method: LabApiMethod, args: unknown[]): Promise<unknown> {
-  const reply = (await ipcRenderer.invoke(CALL_CHANNEL, method, args)) as Reply;
+  const reply = (await ipcRenderer.invoke(CALL_CHANNEL, method, args)) as LabReply;
   if (reply.ok) return reply.value ?? undefined;
   // a plain object: contextBridge copies it whole (an Error would lose code and fix)
-  throw { name: 'LabError', code: reply.error.code, message: reply.error.message, fix: reply.error.fix, details: reply.error.details };
+  throw {
+    name: 'LabError',
+    code: reply.error.code,
+    message: reply.error.message,
+    fix: reply.error.fix,
+    details: reply.error.details,
+  };
 }
 
 export function buildLabApi(): LabApi {
@@ -34,10 +37,12 @@ export function buildLabApi(): LabApi {
         });
         ipcRenderer.send(READY_CHANNEL);
       }
-      return () => { listeners.delete(cb); };
+      return () => {
+        listeners.delete(cb);
+      };
     },
   };
-  for (const m of Object.keys(METHODS) as LabApiMethod[]) api[m] = (...args: unknown[]) => call(m, args);
+  for (const m of Object.keys(LAB_API_METHODS) as LabApiMethod[]) api[m] = (...args: unknown[]) => call(m, args);
   return api as unknown as LabApi;
 }
 

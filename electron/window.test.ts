@@ -11,7 +11,14 @@ vi.mock('electron', () => ({}));
 describe('window', () => {
   it('has the secure defaults spelled out', () => {
     const o = windowOptions({ preload: '/x/preload.cjs', dark: false });
-    expect(o.webPreferences).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, webviewTag: false, preload: '/x/preload.cjs' });
+    expect(o.webPreferences).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      webviewTag: false,
+      preload: '/x/preload.cjs',
+    });
   });
 
   it('denies navigation away from the app, new windows, webviews and permissions', () => {
@@ -19,7 +26,10 @@ describe('window', () => {
     let openHandler: (() => { action: string }) | undefined;
     let perm: ((wc: unknown, p: string, cb: (ok: boolean) => void) => void) | undefined;
     hardenContents(
-      { on: (ev: string, f: (...a: unknown[]) => void) => on.set(ev, f), setWindowOpenHandler: (f: () => { action: string }) => (openHandler = f) } as never,
+      {
+        on: (ev: string, f: (...a: unknown[]) => void) => on.set(ev, f),
+        setWindowOpenHandler: (f: () => { action: string }) => (openHandler = f),
+      } as never,
       { setPermissionRequestHandler: (f: typeof perm) => (perm = f), setPermissionCheckHandler: () => {} } as never,
     );
     const prevent = vi.fn();
@@ -58,8 +68,15 @@ describe('app:// protocol', () => {
 describe('error dialogs', () => {
   it('show the message and the fix, never a stack', async () => {
     const showMessageBox = vi.fn(async () => ({ response: 0 }));
-    await errorDialog({ showMessageBox } as never, undefined, { code: 'HOST_KEY_MISMATCH', message: 'host key of m1 has changed', fix: 'recreate the lab' }, 'host-key');
-    const opts = (showMessageBox.mock.calls[0] as unknown as [{ type: string; title: string; message: string; detail: string }])[0];
+    await errorDialog(
+      { showMessageBox } as never,
+      undefined,
+      { code: 'HOST_KEY_MISMATCH', message: 'host key of m1 has changed', fix: 'recreate the lab' },
+      'host-key',
+    );
+    const opts = (
+      showMessageBox.mock.calls[0] as unknown as [{ type: string; title: string; message: string; detail: string }]
+    )[0];
     expect(opts.type).toBe('warning');
     expect(opts.title).toBe('Host key changed');
     expect(opts.message).toContain('host key of m1 has changed');

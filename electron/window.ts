@@ -32,7 +32,10 @@ export function windowOptions(o: { preload: string; icon?: string; dark: boolean
 }
 
 /** Deny everything that would take the page elsewhere or grant it more. */
-export function hardenContents(contents: Pick<WebContents, 'on' | 'setWindowOpenHandler'>, session?: Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>): void {
+export function hardenContents(
+  contents: Pick<WebContents, 'on' | 'setWindowOpenHandler'>,
+  session?: Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>,
+): void {
   contents.on('will-navigate', (e: { preventDefault(): void }, url: string) => {
     if (!url.startsWith(`${APP_ORIGIN}/`)) e.preventDefault();
   });

@@ -25,18 +25,30 @@ export class CommandError extends HalabError {
   readonly stderr: string;
   readonly host?: string;
   constructor(o: {
-    command: string; exitCode: number | null; stdout: string; stderr: string; host?: string;
-    reason?: 'exit' | 'timeout' | 'cancelled' | 'signal'; signal?: string; fix?: string;
+    command: string;
+    exitCode: number | null;
+    stdout: string;
+    stderr: string;
+    host?: string;
+    reason?: 'exit' | 'timeout' | 'cancelled' | 'signal';
+    signal?: string;
+    fix?: string;
   }) {
     const where = o.host ? ` on ${o.host}` : '';
     const why =
-      o.reason === 'timeout' ? 'timed out'
-      : o.reason === 'cancelled' ? 'was cancelled'
-      : o.reason === 'signal' ? `was killed by ${o.signal ?? 'a signal'}`
-      : `exited with code ${o.exitCode}`;
+      o.reason === 'timeout'
+        ? 'timed out'
+        : o.reason === 'cancelled'
+          ? 'was cancelled'
+          : o.reason === 'signal'
+            ? `was killed by ${o.signal ?? 'a signal'}`
+            : `exited with code ${o.exitCode}`;
     const out = tail(`${o.stderr}\n${o.stdout}`.trim(), 20);
-    super(o.reason === 'timeout' ? 'COMMAND_TIMEOUT' : o.reason === 'cancelled' ? 'CANCELLED' : 'COMMAND_FAILED',
-      `\`${shorten(o.command)}\`${where} ${why}`, { fix: o.fix, details: out || undefined });
+    super(
+      o.reason === 'timeout' ? 'COMMAND_TIMEOUT' : o.reason === 'cancelled' ? 'CANCELLED' : 'COMMAND_FAILED',
+      `\`${shorten(o.command)}\`${where} ${why}`,
+      { fix: o.fix, details: out || undefined },
+    );
     this.name = 'CommandError';
     this.command = o.command;
     this.exitCode = o.exitCode;

@@ -3,8 +3,15 @@ import { out } from './exec/local.ts';
 import type { MachineNetworks } from './spec/validate.ts';
 export type { MachineNetworks };
 
-interface IpAddr { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }
-interface IpRoute { dst: string; dev?: string; protocol?: string }
+interface IpAddr {
+  ifname: string;
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+interface IpRoute {
+  dst: string;
+  dev?: string;
+  protocol?: string;
+}
 
 /**
  * The IPv4 networks already in use on this machine (addresses and routes of the root network
@@ -21,7 +28,9 @@ export async function machineNetworks(ignoreIfaces: string[] = []): Promise<Mach
       cidrs.push({ cidr: `${i.local}/${i.prefixlen}`, source: `address ${i.local}/${i.prefixlen} on ${a.ifname}` });
     }
   }
-  const routes = JSON.parse((await out('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).catch(() => '[]')) || '[]') as (IpRoute & { type?: string })[];
+  const routes = JSON.parse(
+    (await out('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).catch(() => '[]')) || '[]',
+  ) as (IpRoute & { type?: string })[];
   for (const r of routes) {
     if (!r.dst || r.dst === 'default' || (r.dev && ignoreIfaces.includes(r.dev))) continue;
     if (r.type && r.type !== 'unicast') continue; // local/broadcast entries duplicate the addresses

@@ -1,5 +1,18 @@
-// Drill contract (types only): what a drill is, what it predicts, what the probe records, and the
-// events a drill run emits. Shared by the drill engine, the CLI, the bridge and the renderer.
+// Drill contract: what a drill is, what it predicts, what the probe records, and the events a
+// drill run emits (types), and the DrillName schema that checks a name coming in. Shared by the
+// drill engine, the CLI, the bridge and the renderer (which imports types only).
+import { z } from 'zod';
+
+/**
+ * A drill's name as it comes in (IPC, the WebSocket bridge, the CLI): kebab-case words of
+ * lower-case letters and digits, the first starting with a letter, at most 40 characters
+ * ("master-down", "lb-failover"). It checks the form only: a well-formed name that is not in
+ * the catalogue is the drill engine's NO_DRILL, which lists the drills.
+ */
+export const DrillName = z
+  .string()
+  .max(40, 'not a drill name (at most 40 characters)')
+  .regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/, 'not a drill name (kebab-case, like master-down)');
 
 export type DrillPhase = 'explain' | 'act' | 'observe' | 'verify' | 'cleanup';
 
@@ -119,8 +132,25 @@ export interface DrillResult {
 }
 
 export type DrillEvent =
-  | { type: 'drill:start'; runId: string; drill: string; lab: string; predictions: Prediction[]; steps: DrillInfo['steps']; at: number }
-  | { type: 'drill:step'; runId: string; stepId: string; phase: DrillPhase; title: string; status: 'start' | 'done' | 'failed' | 'waiting'; text?: string; at: number }
+  | {
+      type: 'drill:start';
+      runId: string;
+      drill: string;
+      lab: string;
+      predictions: Prediction[];
+      steps: DrillInfo['steps'];
+      at: number;
+    }
+  | {
+      type: 'drill:step';
+      runId: string;
+      stepId: string;
+      phase: DrillPhase;
+      title: string;
+      status: 'start' | 'done' | 'failed' | 'waiting';
+      text?: string;
+      at: number;
+    }
   | { type: 'drill:log'; runId: string; message: string; host?: string; at: number }
   | { type: 'drill:mark'; runId: string; mark: DrillMark }
   | { type: 'drill:samples'; runId: string; samples: ProbeSample[] }

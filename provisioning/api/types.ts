@@ -6,7 +6,7 @@
 // ---------------------------------------------------------------------------------------------
 
 export type HostRole = 'lb' | 'master' | 'worker';
-export type ProviderName = 'netns' | 'qemu';
+export type ProviderName = 'netns' | 'qemu' | 'existing';
 export type BootstrapMode = 'fast' | 'kubeadm';
 /**
  * Which etcd members each kube-apiserver talks to. all: every member (kubeadm's external-etcd
@@ -20,6 +20,23 @@ export interface HostSpec {
   role: HostRole;
   /** IPv4 address inside the lab subnet. */
   address: string;
+  /** Provider existing: how this machine reaches it, where it differs from the lab's `existing` block. */
+  ssh?: Partial<ExistingSshSpec> & { address?: string };
+}
+
+/**
+ * Provider existing: how this machine logs in to the machines the user hands over (the key of a
+ * user that may become root; the lab authorises its own key for root on first contact).
+ */
+export interface ExistingSshSpec {
+  /** Login user (default root; another user needs password-less sudo). */
+  user: string;
+  /** Path of the private key (OpenSSH format) on this machine. */
+  privateKey: string;
+  /** sshd port (default 22). */
+  port: number;
+  /** Optional jump host, "user@host" or "user@host:port" (logged in to with the same key). */
+  jump?: string;
 }
 
 export interface DiskSpec {
@@ -27,6 +44,8 @@ export interface DiskSpec {
   etcdData: string;
   /** Size of the snapshot disk (disk B) on each master, e.g. "256Mi". */
   etcdSnapshots: string;
+  /** Size of the container runtime's disk (images, containers) on every master and worker (kubeadm bootstrap). */
+  runtime: string;
 }
 
 export interface TimerSpec {
@@ -74,6 +93,8 @@ export interface LabSpec {
   disks: DiskSpec;
   timers: TimerSpec;
   snapshots: SnapshotScheduleSpec;
+  /** Provider existing: how to log in to the machines (required with it, refused with another provider). */
+  existing?: ExistingSshSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,6 +136,8 @@ export interface PlanPreview {
   quorumTable: QuorumFigures[];
   timers: TimerSpec;
   issues: SpecIssue[];
+  /** Whether the Kubernetes binaries of the spec's version are cached, can be obtained, or do not exist. */
+  binaries?: { version: string; state: 'cached' | 'buildable' | 'missing' | 'unknown'; detail: string };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -124,11 +147,34 @@ export interface PlanPreview {
 export type StepStatus = 'done' | 'skipped' | 'failed' | 'cancelled';
 
 export type EngineEvent =
-  | { type: 'run:start'; runId: string; lab: string; action: string; steps: { id: string; title: string }[]; at: number }
+  | {
+      type: 'run:start';
+      runId: string;
+      lab: string;
+      action: string;
+      steps: { id: string; title: string }[];
+      at: number;
+    }
   | { type: 'step:start'; runId: string; stepId: string; title: string; at: number }
-  | { type: 'step:log'; runId: string; stepId?: string; host?: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string; at: number }
+  | {
+      type: 'step:log';
+      runId: string;
+      stepId?: string;
+      host?: string;
+      level: 'debug' | 'info' | 'warn' | 'error';
+      message: string;
+      at: number;
+    }
   | { type: 'step:progress'; runId: string; stepId: string; done: number; total: number; detail?: string; at: number }
-  | { type: 'step:end'; runId: string; stepId: string; status: StepStatus; durationMs: number; error?: ErrorInfo; at: number }
+  | {
+      type: 'step:end';
+      runId: string;
+      stepId: string;
+      status: StepStatus;
+      durationMs: number;
+      error?: ErrorInfo;
+      at: number;
+    }
   | { type: 'run:end'; runId: string; ok: boolean; durationMs: number; error?: ErrorInfo; at: number }
   | { type: 'status'; lab: string; status: LabStatus; at: number };
 
@@ -146,15 +192,8 @@ export interface ErrorInfo {
 // Lab state and status
 // ---------------------------------------------------------------------------------------------
 
-export type LabPhase = 'creating' | 'ready' | 'failed' | 'interrupted' | 'destroying';
-
-export interface HostDiskState {
-  name: 'etcd-data' | 'etcd-snapshots';
-  image: string;
-  loopDevice?: string;
-  mountpoint: string;
-  size: string;
-}
+/** stopped: `halab stop` ended every process and kept the files; `halab start` (or `up`) brings it back. */
+export type LabPhase = 'creating' | 'ready' | 'failed' | 'interrupted' | 'destroying' | 'stopped';
 
 export interface HostState {
   name: string;
@@ -162,9 +201,26 @@ export interface HostState {
   address: string;
   /** "ssh-ed25519 AAAA..." recorded at creation and pinned afterwards. */
   hostKey?: string;
-  disks: HostDiskState[];
-  /** Provider-specific handle data (netns: namespace names, init pid). */
-  provider: Record<string, string | number | undefined>;
+  /**
+   * Where this machine reaches the host's sshd when it is not `address`:22 (the qemu provider: a
+   * loopback port forward), and how long a connection with its key exchange may take (ms).
+   */
+  ssh?: {
+    address: string;
+    port: number;
+    connectTimeoutMs?: number;
+    /** A jump host the connection goes through (provider existing), its key pinned like the host's. */
+    jump?: { address: string; port: number; user: string; privateKeyPath: string; hostKey: string };
+  };
+}
+
+/**
+ * What the provider records about the lab's hosts (namespace inodes, PIDs, loop devices, VM
+ * sockets...). Owned and validated by the provider (its zod schema under providers/<kind>/).
+ */
+export interface ProviderState {
+  kind: ProviderName;
+  [key: string]: unknown;
 }
 
 export interface LabState {
@@ -177,11 +233,15 @@ export interface LabState {
   updatedAt: string;
   completedSteps: string[];
   hosts: Record<string, HostState>;
+  /** The provider's own record of the hosts (absent until its first step ran). */
+  provider?: ProviderState;
 }
 
 export interface ServiceStatus {
   name: string;
   up: boolean;
+  /** The service manager wants it up (false: stopped on purpose, not crashed). */
+  wantedUp?: boolean;
   pid?: number;
   uptimeS?: number;
   restarts: number;
@@ -207,18 +267,53 @@ export interface LabStatus {
 }
 
 export interface ControlPlaneStatus {
-  /** The LB holding the VIP (undefined: none, or more than one reachable holder). */
+  /**
+   * THE load balancer holding the VIP: the only one with the address, or the only live keepalived
+   * MASTER among several (a crashed one keeps a stale copy). Undefined when no LB has it, or when
+   * several live ones do (split brain: see vipHolders).
+   */
   vipHolder?: string;
+  /** Every reachable LB with the VIP on its interface, in spec order (more than one: see splitBrain). */
+  vipHolders: string[];
+  /** More than one live keepalived MASTER holds the VIP: they cannot hear each other's adverts. */
+  splitBrain: boolean;
   /** `kubectl get --raw /readyz` through the VIP answered ok. */
   apiViaVip: boolean;
-  lbs: { name: string; reachable: boolean; vrrpState?: string; hasVip: boolean; backends: { server: string; up: boolean; lastCheck?: string }[] }[];
+  lbs: {
+    name: string;
+    reachable: boolean;
+    /** Why its state could not be read (it does not answer, its HAProxy cannot be asked). */
+    error?: string;
+    vrrpState?: string;
+    hasVip: boolean;
+    backends: { server: string; up: boolean; lastCheck?: string }[];
+    /** Backends this LB's HAProxy can send requests to (up: running, last check passed). */
+    usableBackends: number;
+  }[];
   etcd: { name: string; healthy: boolean; leader: boolean; dbSizeBytes?: number; revision?: number; error?: string }[];
   etcdLeader?: string;
-  lastGoodSnapshot?: { master: string; file: string; ageS: number; revision?: number; sizeBytes: number };
+  /** The highest revision a healthy member reports: what a fresh snapshot would contain. */
+  etcdRevision?: number;
+  lastGoodSnapshot?: {
+    master: string;
+    file: string;
+    ageS: number;
+    revision?: number;
+    sizeBytes: number;
+    /** Revisions between it and the cluster's current revision (etcdRevision). */
+    behind?: number;
+  };
   badSnapshots: number;
   apiservers: { name: string; ready: boolean }[];
-  leases: { name: string; holder?: string }[];
+  /** The leader leases; `holder` only while the lease is current (renewed within its duration). */
+  leases: { name: string; holder?: string; expiredS?: number; lastHolder?: string }[];
   nodes: { name: string; ready: boolean; reason?: string }[];
+  /**
+   * Every signal that is not healthy, one sentence each, in the order VIP, HAProxy, etcd,
+   * snapshots, apiservers, leases, nodes (e.g. "VIP holder lb1 has 0 usable backends, lb2 has 3").
+   * Empty when every signal is healthy.
+   */
+  problems: string[];
 }
 
 export interface LabSummary {

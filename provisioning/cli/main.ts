@@ -1,17 +1,13 @@
 #!/usr/bin/env node
 // `halab`: a thin layer from arguments to the engine, and from engine events to the terminal.
+// Each command imports what it needs when it runs (`await import`), so `halab --help` and the
+// light commands do not load the engine, ssh2 and the rest (the bundle in dist/cli keeps that:
+// build/build-cli.ts splits it at these imports).
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
 import type { ErrorInfo } from '../api/types.ts';
 import { HalabError, toErrorInfo } from '../errors.ts';
-import * as engine from '../engine/lab.ts';
-import { listLabs, readState, labDir, halabHome } from '../state/store.ts';
-import { fileLogger, formatError, ndjsonRenderer, tee, ttyRenderer, secs } from './render.ts';
-import { loadSpec, SpecRejected } from './spec-input.ts';
-import { formatPlan, planPreview } from '../spec/plan.ts';
-import { formatIssues } from '../spec/format.ts';
-import { runDoctor, formatDoctor } from './doctor.ts';
-import { sshCommand } from './ssh.ts';
+import { listLabs, halabHome } from '../state/store.ts';
+import { formatError, secs } from './render.ts';
 import { extraCommands } from './extra.ts';
 
 const HELP = `halab — a real HA Kubernetes lab on this machine, and drills that break it
@@ -21,15 +17,18 @@ usage:
   halab plan [SPEC] [--json]            validate a lab spec and show hosts, addresses, disks, ports, quorum
   halab up [SPEC] [--json] [--keep]     create the lab (or finish creating it: re-running resumes)
            [--hosts-only]               only the hosts (namespaces, disks, sshd), no Kubernetes
+           [--no-switch-context]        add the kubectl context halab-LAB but keep the current one
   halab status [LAB] [--json]           hosts, services, restarts
   halab ssh HOST [--lab LAB] [-- CMD]   a shell (or one command) on a lab host, over SSH
-  halab down [LAB] [--json]             remove the lab and everything it created
+  halab down [LAB] [--json]             remove the lab and everything it created (and its kubectl context)
   halab list [--json]                   labs on this machine
 ${extraCommands.map((c) => `  halab ${c.usage.padEnd(32)}${c.summary}`).join('\n')}
 
 SPEC is a YAML lab spec (see examples/reference-lab.yaml); without one, the built-in reference
 lab "halab" is used (2 load balancers, 3 masters, 2 workers in 10.213.0.0/24).
 LAB defaults to the only lab on the machine, or "halab".
+\`up\` adds the context halab-LAB to the default kubeconfig ($KUBECONFIG, else ~/.kube/config)
+and makes it current; \`down\` removes it.
 State lives in ${halabHome()} (set HALAB_HOME to move it).
 `;
 
@@ -45,9 +44,13 @@ export async function resolveLab(name: string | undefined): Promise<string> {
   const labs = await listLabs();
   if (labs.length === 1) return labs[0]!.name;
   if (labs.length > 1) {
-    throw new HalabError('WHICH_LAB', `there are ${labs.length} labs (${labs.map((l) => l.name).join(', ')}): say which one`, {
-      fix: `e.g. halab status ${labs[0]!.name}`,
-    });
+    throw new HalabError(
+      'WHICH_LAB',
+      `there are ${labs.length} labs (${labs.map((l) => l.name).join(', ')}): say which one`,
+      {
+        fix: `e.g. halab status ${labs[0]!.name}`,
+      },
+    );
   }
   return 'halab';
 }
@@ -61,9 +64,21 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: false,
     options: {
-      json: { type: 'boolean' }, keep: { type: 'boolean' }, 'hosts-only': { type: 'boolean' }, lab: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      yes: { type: 'boolean', short: 'y' }, step: { type: 'boolean' }, out: { type: 'string', short: 'o' },
-      port: { type: 'string' }, host: { type: 'string' }, master: { type: 'string' },
+      json: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      'hosts-only': { type: 'boolean' },
+      'no-switch-context': { type: 'boolean' },
+      lab: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      yes: { type: 'boolean', short: 'y' },
+      step: { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      master: { type: 'string' },
+      snapshot: { type: 'string' },
+      from: { type: 'string' },
+      duration: { type: 'string' },
     },
   });
   const json = values.json === true;
@@ -75,69 +90,68 @@ async function main(argv: string[]): Promise<number> {
 
   switch (cmd) {
     case 'doctor': {
+      const { runDoctor, formatDoctor } = await import('./doctor.ts');
       const checks = await runDoctor();
       if (json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else process.stdout.write(formatDoctor(checks));
       return checks.some((c) => c.required && !c.ok) ? 1 : 0;
     }
     case 'plan': {
+      const [{ loadSpec, SpecRejected }, { formatPlan, planPreview }] = await Promise.all([
+        import('./spec-input.ts'),
+        import('../spec/plan.ts'),
+      ]);
       try {
-        const { spec, issues } = await loadSpec(pos[0]);
-        const preview = planPreview(spec, issues);
-        if (json) process.stdout.write(`${JSON.stringify(preview, null, 2)}\n`);
-        else process.stdout.write(`${formatPlan(preview)}\n`);
+        const { spec, issues, binaries } = await loadSpec(pos[0]);
+        const preview = planPreview(spec, issues, { binaries });
+        const { labPlan } = await import('../engine/plan.ts');
+        const steps = labPlan(spec).map((s) => ({ id: s.id, title: s.title }));
+        if (json) process.stdout.write(`${JSON.stringify({ ...preview, steps }, null, 2)}\n`);
+        else {
+          process.stdout.write(`${formatPlan(preview)}\n`);
+          process.stdout.write(
+            `\nWhat \`halab up\` does (bootstrap ${spec.bootstrap}), in order:\n${steps.map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.title}`).join('\n')}\n`,
+          );
+        }
         return 0;
       } catch (err) {
         // a spec with errors still gets its plan drawn (when its shape allows), errors beside the hosts
         if (!(err instanceof SpecRejected) || !err.draft || json) throw err;
-        process.stdout.write(`${formatPlan(planPreview(err.draft, err.issues))}\n`);
+        process.stdout.write(`${formatPlan(planPreview(err.draft, err.issues, { binaries: err.binaries }))}\n`);
         process.stderr.write(`${err.message}\n`);
         return 2;
       }
     }
     case 'up': {
+      const [{ loadSpec }, { formatIssues }, { upCommand }] = await Promise.all([
+        import('./spec-input.ts'),
+        import('../spec/format.ts'),
+        import('./lab-commands.ts'),
+      ]);
       const { spec, issues } = await loadSpec(pos[0]);
       const warnings = issues.filter((i) => i.severity === 'warning');
       if (warnings.length && !json) process.stderr.write(`${formatIssues(warnings)}\n`);
-      const ac = new AbortController();
-      let interrupts = 0;
-      const onSig = () => {
-        interrupts++;
-        if (interrupts === 1) {
-          process.stderr.write('\ninterrupting: finishing the current command (Ctrl-C again to quit at once)\n');
-          ac.abort();
-        } else {
-          process.exit(130);
-        }
-      };
-      process.on('SIGINT', onSig);
-      process.on('SIGTERM', onSig);
-      const r = tee(json ? ndjsonRenderer() : ttyRenderer(), fileLogger(join(labDir(spec.name), 'logs', 'halab.log')));
-      const res = await engine.up(spec, { emit: r.emit, signal: ac.signal, keepOnFailure: values.keep === true, hostsOnly: values['hosts-only'] === true });
-      r.close();
-      if (res.ok) {
-        if (!json) process.stderr.write(`lab ${spec.name} is ready: \`halab status\`, \`halab ssh m1\`, \`halab down\`\n`);
-        return 0;
-      }
-      if (res.cancelled) {
-        if (!json) process.stderr.write(`interrupted: run \`halab up${pos[0] ? ` ${pos[0]}` : ''}\` to resume, or \`halab down ${spec.name}\` to remove it\n`);
-        return 130;
-      }
-      fail(res.error!, json);
+      const res = await upCommand(spec, {
+        json,
+        keep: values.keep === true,
+        hostsOnly: values['hosts-only'] === true,
+        switchContext: values['no-switch-context'] !== true,
+        specArg: pos[0],
+      });
+      if (res.error && res.code !== 130) fail(res.error, json);
+      return res.code;
     }
     case 'down': {
       const name = await resolveLab(pos[0] ?? (values.lab as string | undefined));
-      if (!(await readState(name))) fail({ code: 'NO_LAB', message: `there is no lab named ${name}`, fix: 'see `halab list`' }, json);
-      const r = json ? ndjsonRenderer() : ttyRenderer();
-      const res = await engine.down(name, { emit: r.emit });
-      r.close();
-      if (!res.ok) fail(res.error!, json);
-      if (!json) process.stderr.write(`lab ${name} removed: nothing of it is left on this machine\n`);
-      return 0;
+      const { downCommand } = await import('./lab-commands.ts');
+      const res = await downCommand(name, { json });
+      if (res.error) fail(res.error, json);
+      return res.code;
     }
     case 'status': {
       const name = await resolveLab(pos[0] ?? (values.lab as string | undefined));
-      const st = await engine.status(name);
+      const { status } = await import('../engine/status.ts');
+      const st = await status(name);
       if (json) {
         process.stdout.write(`${JSON.stringify(st, null, 2)}\n`);
         return 0;
@@ -147,12 +161,19 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const labs = await listLabs();
+      // running / stopped is looked at, not recorded: a reboot of this machine stops a "ready" lab
+      const { listLabsRunning } = await import('../engine/lifecycle.ts');
+      const labs = await listLabsRunning();
       if (json) process.stdout.write(`${JSON.stringify(labs, null, 2)}\n`);
       else if (!labs.length) process.stdout.write('no labs (create one with `halab up`)\n');
       else {
-        process.stdout.write(`${'NAME'.padEnd(22)}${'PHASE'.padEnd(13)}${'PROVIDER'.padEnd(10)}${'SUBNET'.padEnd(18)}HOSTS\n`);
-        for (const l of labs) process.stdout.write(`${l.name.padEnd(22)}${l.phase.padEnd(13)}${l.provider.padEnd(10)}${l.subnet.padEnd(18)}${l.hosts}\n`);
+        process.stdout.write(
+          `${'NAME'.padEnd(22)}${'STATE'.padEnd(10)}${'PHASE'.padEnd(13)}${'PROVIDER'.padEnd(10)}${'SUBNET'.padEnd(18)}HOSTS\n`,
+        );
+        for (const l of labs)
+          process.stdout.write(
+            `${l.name.padEnd(22)}${(l.running ? 'running' : 'stopped').padEnd(10)}${l.phase.padEnd(13)}${l.provider.padEnd(10)}${l.subnet.padEnd(18)}${l.hosts}\n`,
+          );
       }
       return 0;
     }
@@ -160,6 +181,7 @@ async function main(argv: string[]): Promise<number> {
       const host = pos[0];
       if (!host) fail({ code: 'USAGE', message: 'which host?', fix: 'halab ssh m1 [-- command]' }, json, 2);
       const name = await resolveLab(values.lab as string | undefined);
+      const { sshCommand } = await import('./ssh.ts');
       return sshCommand(name, host, rest);
     }
     default: {
@@ -172,10 +194,14 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => {
+  async (err) => {
     const json = process.argv.includes('--json');
+    const { SpecRejected } = await import('./spec-input.ts');
     if (err instanceof SpecRejected) {
-      if (json) process.stdout.write(`${JSON.stringify({ type: 'error', error: { code: 'SPEC_INVALID', message: err.message }, issues: err.issues })}\n`);
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ type: 'error', error: { code: 'SPEC_INVALID', message: err.message }, issues: err.issues })}\n`,
+        );
       else process.stderr.write(`${err.format()}\n`);
       process.exit(2);
     }

@@ -10,7 +10,13 @@ const c = {
   dim: (s: string) => `\x1b[2m${s}\x1b[0m`,
   bold: (s: string) => `\x1b[1m${s}\x1b[0m`,
 };
-const plain = { green: (s: string) => s, red: (s: string) => s, yellow: (s: string) => s, dim: (s: string) => s, bold: (s: string) => s };
+const plain = {
+  green: (s: string) => s,
+  red: (s: string) => s,
+  yellow: (s: string) => s,
+  dim: (s: string) => s,
+  bold: (s: string) => s,
+};
 
 export function secs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
@@ -29,11 +35,19 @@ export function ndjsonRenderer(out: NodeJS.WritableStream = process.stdout): Ren
 /** Appends every event to a log file (the quiet per-lab log). */
 export function fileLogger(path: string): Renderer {
   let ok = true;
-  try { mkdirSync(dirname(path), { recursive: true }); } catch { ok = false; }
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch {
+    ok = false;
+  }
   return {
     emit: (e) => {
       if (!ok) return;
-      try { appendFileSync(path, `${JSON.stringify(e)}\n`); } catch { ok = false; }
+      try {
+        appendFileSync(path, `${JSON.stringify(e)}\n`);
+      } catch {
+        ok = false;
+      }
     },
     close: () => {},
   };
@@ -56,7 +70,9 @@ export function ttyRenderer(out: NodeJS.WriteStream = process.stderr): Renderer 
   };
   const timer = tty ? setInterval(draw, 100) : undefined;
   timer?.unref();
-  const clear = () => { if (tty) out.write('\r\x1b[2K'); };
+  const clear = () => {
+    if (tty) out.write('\r\x1b[2K');
+  };
   return {
     emit(e) {
       switch (e.type) {
@@ -75,14 +91,23 @@ export function ttyRenderer(out: NodeJS.WriteStream = process.stderr): Renderer 
         case 'step:log':
           if (e.level === 'warn' || e.level === 'error') {
             clear();
-            out.write(`  ${e.level === 'warn' ? k.yellow('!') : k.red('✖')} ${e.host ? `${e.host}: ` : ''}${e.message}\n`);
+            out.write(
+              `  ${e.level === 'warn' ? k.yellow('!') : k.red('✖')} ${e.host ? `${e.host}: ` : ''}${e.message}\n`,
+            );
             draw();
           }
           break;
         case 'step:end': {
           clear();
           const title = current?.title ?? e.stepId;
-          const mark = e.status === 'done' ? k.green('✔') : e.status === 'skipped' ? k.dim('↷') : e.status === 'cancelled' ? k.yellow('■') : k.red('✖');
+          const mark =
+            e.status === 'done'
+              ? k.green('✔')
+              : e.status === 'skipped'
+                ? k.dim('↷')
+                : e.status === 'cancelled'
+                  ? k.yellow('■')
+                  : k.red('✖');
           const note = e.status === 'skipped' ? k.dim(' already done') : '';
           out.write(`${mark} ${title}${note} ${k.dim(secs(e.durationMs))}\n`);
           current = undefined;

@@ -6,17 +6,31 @@ import { executeDrill, infoOf, newRunId, type Drill } from './engine.ts';
 
 const health = vi.hoisted(() => ({ healthy: true, healCalls: 0 }));
 vi.mock('./health.ts', () => ({
-  waitHealthy: async () => ({ ok: health.healthy, checks: [{ id: 'x', title: 'X', ok: health.healthy, expected: 'fine', observed: health.healthy ? 'fine' : 'broken' }], ms: 5 }),
-  healLab: async () => { health.healCalls++; },
+  waitHealthy: async () => ({
+    ok: health.healthy,
+    checks: [
+      { id: 'x', title: 'X', ok: health.healthy, expected: 'fine', observed: health.healthy ? 'fine' : 'broken' },
+    ],
+    ms: 5,
+  }),
+  healLab: async () => {
+    health.healCalls++;
+  },
   labHealth: async () => [],
 }));
 vi.mock('../state/store.ts', () => ({ acquireLock: async () => async () => {}, readState: async () => undefined }));
 
-const lab = { state: { name: 'fake', spec: { name: 'fake', timers: {}, hosts: [] } }, dir: '/nonexistent' } as unknown as LabHandle;
+const lab = {
+  state: { name: 'fake', spec: { name: 'fake', timers: {}, hosts: [] } },
+  dir: '/nonexistent',
+} as unknown as LabHandle;
 
 function drill(o: { fail?: string; log: string[]; needs?: string[]; slow?: boolean }): Drill {
   const step = (id: string, phase: 'explain' | 'act' | 'observe' | 'verify') => ({
-    id, phase, title: `step ${id}`, explain: `about ${id}`,
+    id,
+    phase,
+    title: `step ${id}`,
+    explain: `about ${id}`,
     run: async (ctx: Parameters<Drill['steps'][number]['run']>[0]) => {
       o.log.push(id);
       if (o.slow && id === 'act') await ctx.sleep(10_000);
@@ -34,7 +48,9 @@ function drill(o: { fail?: string; log: string[]; needs?: string[]; slow?: boole
     predict: () => [{ id: 'p', label: 'P', value: 1000, margin: 100, unit: 'ms', formula: 'f' }],
     probe: false,
     steps: [step('explain', 'explain'), step('act', 'act'), step('verify', 'verify')],
-    cleanup: async () => { o.log.push('cleanup'); },
+    cleanup: async () => {
+      o.log.push('cleanup');
+    },
   };
 }
 
@@ -54,9 +70,29 @@ describe('executeDrill', () => {
     expect(out.result.measurements[0]).toMatchObject({ id: 'm', verdict: 'worse than predicted' });
     expect(out.result.checks.map((c) => c.id)).toEqual(['c', 'healthy-again']);
     expect(out.result.marks.map((m) => m.label)).toEqual(['fault!', 'cleanup']);
-    const steps = events.filter((e) => e.type === 'drill:step').map((e) => e.type === 'drill:step' && `${e.stepId}:${e.status}`);
-    expect(steps).toEqual(['preflight:start', 'preflight:done', 'explain:start', 'explain:done', 'act:start', 'act:done', 'verify:start', 'verify:done', 'cleanup:start', 'cleanup:done', 'healthy-again:start', 'healthy-again:done']);
-    expect(events[0]).toMatchObject({ type: 'drill:start', drill: 'fake-drill', lab: 'fake', steps: infoOf(drill({ log: [] })).steps });
+    const steps = events
+      .filter((e) => e.type === 'drill:step')
+      .map((e) => e.type === 'drill:step' && `${e.stepId}:${e.status}`);
+    expect(steps).toEqual([
+      'preflight:start',
+      'preflight:done',
+      'explain:start',
+      'explain:done',
+      'act:start',
+      'act:done',
+      'verify:start',
+      'verify:done',
+      'cleanup:start',
+      'cleanup:done',
+      'healthy-again:start',
+      'healthy-again:done',
+    ]);
+    expect(events[0]).toMatchObject({
+      type: 'drill:start',
+      drill: 'fake-drill',
+      lab: 'fake',
+      steps: infoOf(drill({ log: [] })).steps,
+    });
     expect(out.events).toEqual(events);
   });
 
@@ -68,7 +104,9 @@ describe('executeDrill', () => {
     expect(out.result.ok).toBe(false);
     expect(out.result.error).toBe('act broke');
     expect(events.some((e) => e.type === 'drill:step' && e.stepId === 'act' && e.status === 'failed')).toBe(true);
-    expect(events.some((e) => e.type === 'drill:step' && e.stepId === 'healthy-again' && e.status === 'done')).toBe(true);
+    expect(events.some((e) => e.type === 'drill:step' && e.stepId === 'healthy-again' && e.status === 'done')).toBe(
+      true,
+    );
   });
 
   it('stepwise: waits before each step (not before the cleanup)', async () => {
@@ -76,8 +114,12 @@ describe('executeDrill', () => {
     const events: DrillEvent[] = [];
     let waits = 0;
     const out = await executeDrill(lab, drill({ log }), {
-      emit: (e) => events.push(e), stepwise: true,
-      waitForContinue: async () => { waits++; log.push(`wait${waits}`); },
+      emit: (e) => events.push(e),
+      stepwise: true,
+      waitForContinue: async () => {
+        waits++;
+        log.push(`wait${waits}`);
+      },
     });
     expect(out.result.ok).toBe(true);
     expect(log).toEqual(['wait1', 'wait2', 'explain', 'wait3', 'act', 'wait4', 'verify', 'cleanup']);
@@ -100,7 +142,10 @@ describe('executeDrill', () => {
   it('a lab that is not healthy at the end fails the drill', async () => {
     const log: string[] = [];
     const d = drill({ log });
-    d.cleanup = async () => { log.push('cleanup'); health.healthy = false; };
+    d.cleanup = async () => {
+      log.push('cleanup');
+      health.healthy = false;
+    };
     const out = await executeDrill(lab, d, { emit: () => {} });
     expect(out.result.ok).toBe(false);
     expect(out.result.checks.find((c) => c.id === 'healthy-again')).toMatchObject({ ok: false, observed: 'X: broken' });

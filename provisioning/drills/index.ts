@@ -15,7 +15,9 @@ export function listDrills(): DrillInfo[] {
 export function findDrill(name: string): Drill {
   const d = DRILLS.find((x) => x.info.name === name);
   if (!d) {
-    throw new HalabError('NO_DRILL', `there is no drill named ${name}`, { fix: `drills: ${DRILLS.map((x) => x.info.name).join(', ')}` });
+    throw new HalabError('NO_DRILL', `there is no drill named ${name}`, {
+      fix: `drills: ${DRILLS.map((x) => x.info.name).join(', ')}`,
+    });
   }
   return d;
 }
@@ -25,18 +27,37 @@ export function findDrill(name: string): Drill {
  * drill:end). Resolves with the result whether the drill passed or not; throws only for an
  * unknown drill name.
  */
-export async function runDrill(lab: LabHandle, name: string, o: {
-  emit: (e: DrillEvent) => void; stepwise?: boolean; waitForContinue?: () => Promise<void>; signal?: AbortSignal;
-}): Promise<DrillResult> {
+export async function runDrill(
+  lab: LabHandle,
+  name: string,
+  o: {
+    emit: (e: DrillEvent) => void;
+    stepwise?: boolean;
+    waitForContinue?: () => Promise<void>;
+    signal?: AbortSignal;
+  },
+): Promise<DrillResult> {
   const drill = findDrill(name);
   const out = await executeDrill(lab, drill, o);
   let reportDir: string | undefined;
   try {
     reportDir = await writeReport(lab.dir, out);
   } catch (err) {
-    o.emit({ type: 'drill:log', runId: out.result.runId, message: `could not write the report: ${toErrorInfo(err).message}`, at: Date.now() });
+    o.emit({
+      type: 'drill:log',
+      runId: out.result.runId,
+      message: `could not write the report: ${toErrorInfo(err).message}`,
+      at: Date.now(),
+    });
   }
-  o.emit({ type: 'drill:end', runId: out.result.runId, ok: out.result.ok, result: out.result, reportDir, at: Date.now() });
+  o.emit({
+    type: 'drill:end',
+    runId: out.result.runId,
+    ok: out.result.ok,
+    result: out.result,
+    reportDir,
+    at: Date.now(),
+  });
   return out.result;
 }
 
@@ -44,7 +65,10 @@ export async function listReports(labDir: string): Promise<ReportInfo[]> {
   return listReportFiles(labDir);
 }
 
-export async function readReport(labDir: string, runId: string): Promise<{ result: DrillResult; markdown: string; svg: string; html: string }> {
+export async function readReport(
+  labDir: string,
+  runId: string,
+): Promise<{ result: DrillResult; markdown: string; svg: string; html: string }> {
   const r = await readReportFiles(labDir, runId);
   return { result: r.result, markdown: r.markdown, svg: r.svg, html: r.html };
 }

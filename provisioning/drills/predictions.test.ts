@@ -16,7 +16,8 @@ function spec(extra: Record<string, unknown> = {}): LabSpec {
   if (!v.spec) throw new Error(JSON.stringify(v.issues));
   return v.spec;
 }
-const byId = (ps: { id: string }[], id: string) => ps.find((p) => p.id === id) as { id: string; value: number; min?: number; margin: number; formula: string };
+const byId = (ps: { id: string }[], id: string) =>
+  ps.find((p) => p.id === id) as { id: string; value: number; min?: number; margin: number; formula: string };
 
 describe('predictions from the lab spec', () => {
   it('lb-failover: VIP takeover = 3 × advert + (256 − prio)/256 × advert', () => {
@@ -49,7 +50,17 @@ describe('predictions from the lab spec', () => {
     expect(byId(p, 'haproxy-down')).toMatchObject({ value: 1600, min: 1100 });
     expect(byId(p, 'etcd-members')).toMatchObject({ value: 2, min: 2 });
     expect(byId(p, 'lease-takeover')).toMatchObject({ value: 10, min: 6 });
-    const q = predictMasterDown(spec({ timers: { haproxyCheckInterMs: 200, haproxyCheckFall: 3, leaseDurationS: 15, retryPeriodS: 2, renewDeadlineS: 10 } }));
+    const q = predictMasterDown(
+      spec({
+        timers: {
+          haproxyCheckInterMs: 200,
+          haproxyCheckFall: 3,
+          leaseDurationS: 15,
+          retryPeriodS: 2,
+          renewDeadlineS: 10,
+        },
+      }),
+    );
     expect(byId(q, 'haproxy-down')).toMatchObject({ value: 3 * (200 + 200), min: 3 * 200 + 2 * 200 }); // inter 200 < connect timeout 300: the check waits min(300, 200)
     expect(byId(q, 'lease-takeover')).toMatchObject({ value: 17, min: 13 });
   });
@@ -64,8 +75,8 @@ describe('predictions from the lab spec', () => {
 
   it('worker-down: NotReady after the grace period, eviction after the toleration', () => {
     const p = predictWorkerDown(spec());
-    expect(byId(p, 'node-notready')).toMatchObject({ value: 18, min: 6 });
-    expect(byId(p, 'pods-evicted')).toMatchObject({ value: 28, min: 16 });
+    expect(byId(p, 'node-notready')).toMatchObject({ value: 22, min: 10 });
+    expect(byId(p, 'pods-evicted')).toMatchObject({ value: 32, min: 20 });
     const q = predictWorkerDown(spec({ timers: { nodeMonitorGracePeriodS: 40, podEvictionTolerationS: 30 } }));
     expect(byId(q, 'node-notready')).toMatchObject({ value: 42, min: 30 });
     expect(byId(q, 'pods-evicted')).toMatchObject({ value: 72, min: 60 });
@@ -75,7 +86,7 @@ describe('predictions from the lab spec', () => {
     const p = predictExternalLb(spec());
     expect(byId(p, 'haproxy-down')).toMatchObject({ value: 1000, min: 500 });
     expect(byId(p, 'vip-node-notready')).toMatchObject({ value: 0, margin: 0 });
-    expect(byId(p, 'pinned-notready')).toMatchObject({ value: 18, min: 6 });
+    expect(byId(p, 'pinned-notready')).toMatchObject({ value: 22, min: 10 });
   });
 
   it('etcd-restore: prediction plus margin is the 15 s target', () => {
@@ -87,10 +98,22 @@ describe('predictions from the lab spec', () => {
   it('every drill lists its steps, with preflight first and the cleanup last', () => {
     for (const d of listDrills()) {
       expect(d.steps[0]?.id, d.name).toBe('preflight');
-      expect(d.steps.slice(-2).map((s) => s.phase), d.name).toEqual(['cleanup', 'cleanup']);
+      expect(
+        d.steps.slice(-2).map((s) => s.phase),
+        d.name,
+      ).toEqual(['cleanup', 'cleanup']);
       expect(d.concept.length, d.name).toBeGreaterThan(80);
     }
-    expect(listDrills().map((d) => d.name)).toEqual(expect.arrayContaining(['master-down', 'lb-failover', 'quorum-loss', 'worker-down', 'etcd-restore', 'external-lb']));
+    expect(listDrills().map((d) => d.name)).toEqual(
+      expect.arrayContaining([
+        'master-down',
+        'lb-failover',
+        'quorum-loss',
+        'worker-down',
+        'etcd-restore',
+        'external-lb',
+      ]),
+    );
   });
 });
 

@@ -8,16 +8,36 @@ const line = (f: (string | number)[]) => ['S', ...f].join('\t');
 describe('parseProbeLine', () => {
   it('a 2xx answer is a success, with start time, latency and seq', () => {
     expect(parseProbeLine(line(['readyz', 7, '1700000000.123456', 0, 200, '0.042', '0.030', '']))).toEqual({
-      t: 1700000000123, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 42, seq: 7,
+      t: 1700000000123,
+      kind: 'read',
+      op: 'GET /readyz',
+      ok: true,
+      latencyMs: 42,
+      seq: 7,
     });
-    expect(parseProbeLine(line(['get-cache', 1, '1700000000.5', 0, 200, '0.010', '0.005', '']))?.op).toBe('GET configmap (cache)');
+    expect(parseProbeLine(line(['get-cache', 1, '1700000000.5', 0, 200, '0.010', '0.005', '']))?.op).toBe(
+      'GET configmap (cache)',
+    );
   });
 
   it('a read that times out or gets an error answer failed', () => {
-    const t = parseProbeLine(line(['get', 2, '1700000000.0', 28, '000', '2.501', '0.120', 'curl: (28) Operation timed out after 2500 milliseconds with 0 bytes received']));
+    const t = parseProbeLine(
+      line([
+        'get',
+        2,
+        '1700000000.0',
+        28,
+        '000',
+        '2.501',
+        '0.120',
+        'curl: (28) Operation timed out after 2500 milliseconds with 0 bytes received',
+      ]),
+    );
     expect(t).toMatchObject({ kind: 'read', ok: false, latencyMs: 2501 });
     expect(t?.error).toMatch(/curl: \(28\) Operation timed out/);
-    const e = parseProbeLine(line(['readyz', 3, '1700000000.0', 0, 500, '0.9', '0.1', '[-]etcd failed: reason withheld readyz check failed']));
+    const e = parseProbeLine(
+      line(['readyz', 3, '1700000000.0', 0, 500, '0.9', '0.1', '[-]etcd failed: reason withheld readyz check failed']),
+    );
     expect(e).toMatchObject({ ok: false, error: expect.stringMatching(/^HTTP 500: \[-\]etcd failed/) });
   });
 
@@ -29,17 +49,66 @@ describe('parseProbeLine', () => {
     }
   });
 
-  it('the apiserver\'s own timeout on a write is unknown too (it may still commit)', () => {
-    expect(parseProbeLine(line(['patch', 5, '1700000000.0', 0, 504, '2.0', '0.2', '{"kind":"Status","message":"Timeout: request did not complete within requested timeout"}']))?.ok).toBeNull();
-    expect(parseProbeLine(line(['patch', 5, '1700000000.0', 0, 500, '1.0', '0.2', '{"kind":"Status","message":"etcdserver: request timed out"}']))?.ok).toBeNull();
+  it("the apiserver's own timeout on a write is unknown too (it may still commit)", () => {
+    expect(
+      parseProbeLine(
+        line([
+          'patch',
+          5,
+          '1700000000.0',
+          0,
+          504,
+          '2.0',
+          '0.2',
+          '{"kind":"Status","message":"Timeout: request did not complete within requested timeout"}',
+        ]),
+      )?.ok,
+    ).toBeNull();
+    expect(
+      parseProbeLine(
+        line([
+          'patch',
+          5,
+          '1700000000.0',
+          0,
+          500,
+          '1.0',
+          '0.2',
+          '{"kind":"Status","message":"etcdserver: request timed out"}',
+        ]),
+      )?.ok,
+    ).toBeNull();
   });
 
   it('a write that never left (refused, connect timeout, TLS failure) or was refused by the API failed', () => {
-    expect(parseProbeLine(line(['patch', 5, '1700000000.0', 7, '000', '0.001', '0', 'curl: (7) Failed to connect']))?.ok).toBe(false);
-    expect(parseProbeLine(line(['patch', 5, '1700000000.0', 28, '000', '1.5', '0', 'curl: (28) SSL connection timeout']))?.ok).toBe(false);
-    expect(parseProbeLine(line(['patch', 5, '1700000000.0', 35, '000', '0.3', '0', 'curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL']))?.ok).toBe(false);
-    const r = parseProbeLine(line(['patch', 5, '1700000000.0', 0, 500, '0.4', '0.1', '{"kind":"Status","message":"rpc error: code = Unavailable desc = error reading from server"}']));
-    expect(r).toMatchObject({ ok: false, error: 'HTTP 500: rpc error: code = Unavailable desc = error reading from server' });
+    expect(
+      parseProbeLine(line(['patch', 5, '1700000000.0', 7, '000', '0.001', '0', 'curl: (7) Failed to connect']))?.ok,
+    ).toBe(false);
+    expect(
+      parseProbeLine(line(['patch', 5, '1700000000.0', 28, '000', '1.5', '0', 'curl: (28) SSL connection timeout']))
+        ?.ok,
+    ).toBe(false);
+    expect(
+      parseProbeLine(
+        line(['patch', 5, '1700000000.0', 35, '000', '0.3', '0', 'curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL']),
+      )?.ok,
+    ).toBe(false);
+    const r = parseProbeLine(
+      line([
+        'patch',
+        5,
+        '1700000000.0',
+        0,
+        500,
+        '0.4',
+        '0.1',
+        '{"kind":"Status","message":"rpc error: code = Unavailable desc = error reading from server"}',
+      ]),
+    );
+    expect(r).toMatchObject({
+      ok: false,
+      error: 'HTTP 500: rpc error: code = Unavailable desc = error reading from server',
+    });
   });
 
   it('ignores other lines', () => {
@@ -62,7 +131,12 @@ describe('probeScript', () => {
 });
 
 // A read every 100 ms, 20 ms each, from t=0; `bad` start times fail.
-function reads(fromMs: number, toMs: number, bad: (t: number) => boolean | null = () => false, latency = 20): ProbeSample[] {
+function reads(
+  fromMs: number,
+  toMs: number,
+  bad: (t: number) => boolean | null = () => false,
+  latency = 20,
+): ProbeSample[] {
   const out: ProbeSample[] = [];
   for (let t = fromMs; t < toMs; t += 100) {
     const b = bad(t);
@@ -74,12 +148,25 @@ function reads(fromMs: number, toMs: number, bad: (t: number) => boolean | null 
 describe('probeStats', () => {
   it('without a fault: no failures, the outage is one interval', () => {
     const st = probeStats(reads(0, 2000), 'read', { faultAt: 500 });
-    expect(st).toMatchObject({ kind: 'read', requests: 20, failures: 0, unknowns: 0, longestOutageMs: 100, recoveryMs: 0, p50LatencyMs: 20, p99LatencyMs: 20 });
+    expect(st).toMatchObject({
+      kind: 'read',
+      requests: 20,
+      failures: 0,
+      unknowns: 0,
+      longestOutageMs: 100,
+      recoveryMs: 0,
+      p50LatencyMs: 20,
+      p99LatencyMs: 20,
+    });
   });
 
   it('an outage runs from the last success to the first success after it', () => {
     // requests starting in [1000, 1800) fail: last ok answer at 920, next ok answer at 1820
-    const st = probeStats(reads(0, 3000, (t) => t >= 1000 && t < 1800), 'read', { faultAt: 950 });
+    const st = probeStats(
+      reads(0, 3000, (t) => t >= 1000 && t < 1800),
+      'read',
+      { faultAt: 950 },
+    );
     expect(st.failures).toBe(8);
     expect(st.longestOutageMs).toBe(900);
     // recovery: fault at 950 -> the answer of the first success after the last failure (1800 + 20)
@@ -94,11 +181,23 @@ describe('probeStats', () => {
       { t: 1200, kind: 'write', op: 'PATCH configmap', ok: true, latencyMs: 100 },
     ];
     const st = probeStats(samples, 'write', { faultAt: 300 });
-    expect(st).toMatchObject({ requests: 4, failures: 1, unknowns: 1, longestOutageMs: 1250, recoveryMs: 1000, p50LatencyMs: 50, p99LatencyMs: 100 });
+    expect(st).toMatchObject({
+      requests: 4,
+      failures: 1,
+      unknowns: 1,
+      longestOutageMs: 1250,
+      recoveryMs: 1000,
+      p50LatencyMs: 50,
+      p99LatencyMs: 100,
+    });
   });
 
   it('an outage still running at the end counts to the end and is not recovered', () => {
-    const st = probeStats(reads(0, 1000, (t) => t >= 500), 'read', { faultAt: 450, endAt: 2000 });
+    const st = probeStats(
+      reads(0, 1000, (t) => t >= 500),
+      'read',
+      { faultAt: 450, endAt: 2000 },
+    );
     expect(st.longestOutageMs).toBe(2000 - 420);
     expect(st.recovered).toBe(false);
     expect(st.recoveryMs).toBe(2000 - 450);
@@ -111,7 +210,11 @@ describe('probeStats', () => {
   });
 
   it('failures before the fault do not count for the recovery', () => {
-    const st = probeStats(reads(0, 3000, (t) => t === 200), 'read', { faultAt: 1000 });
+    const st = probeStats(
+      reads(0, 3000, (t) => t === 200),
+      'read',
+      { faultAt: 1000 },
+    );
     expect(st.recoveryMs).toBe(0);
     expect(st.failures).toBe(1);
   });
@@ -123,13 +226,22 @@ describe('probeStats', () => {
       { t: 0, kind: 'write', op: 'PATCH configmap', ok: true, latencyMs: 30 },
     ];
     const { byKind, byOp } = allProbeStats(samples);
-    expect(byKind.map((s) => [s.kind, s.requests, s.failures])).toEqual([['read', 20, 10], ['write', 1, 0]]);
+    expect(byKind.map((s) => [s.kind, s.requests, s.failures])).toEqual([
+      ['read', 20, 10],
+      ['write', 1, 0],
+    ]);
     expect(byOp.find((s) => s.op === 'GET configmap')).toMatchObject({ requests: 10, failures: 10 });
     expect(byOp.find((s) => s.op === 'GET /readyz')).toMatchObject({ requests: 10, failures: 0 });
   });
 
   it('p99 of the successful requests', () => {
-    const samples = Array.from({ length: 100 }, (_, i): ProbeSample => ({ t: i * 10, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: i + 1 }));
+    const samples = Array.from({ length: 100 }, (_, i): ProbeSample => ({
+      t: i * 10,
+      kind: 'read',
+      op: 'GET /readyz',
+      ok: true,
+      latencyMs: i + 1,
+    }));
     samples.push({ t: 2000, kind: 'read', op: 'GET /readyz', ok: false, latencyMs: 5000 });
     const st = probeStats(samples, 'read');
     expect(st.p50LatencyMs).toBe(50);

@@ -12,18 +12,19 @@
 //  - null (unknown): a write that was sent but got no answer (curl's total timeout, the
 //    connection dropped after the request left, an empty reply) or whose answer is the
 //    apiserver's own timeout (HTTP 504, "request timed out"): etcd may still commit such a write
-//    later (findings 1.3, pitfall 19), so it is neither a success nor a failure.
+//    later (etcd commits a write after the client gave up on it), so it is neither a success nor a failure.
 
 import type { ProbeKind, ProbeSample, ProbeStats } from '../api/drills.ts';
 import { HalabError, toErrorInfo } from '../errors.ts';
 import { shq } from '../exec/types.ts';
-import { kubectl } from '../k8s/kubectl.ts';
+import { applyManifest } from '../k8s/kubectl.ts';
 import type { LabContext } from '../providers/types.ts';
-import { workerHosts } from '../steps/pki/kubeadm-config.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { localPki } from '../steps/pki/paths.ts';
+import { workerHosts } from '../spec/roles.ts';
+import { poll } from '../util/poll.ts';
 
 export const PROBE_DIR = '/run/halab-probe';
 export const PROBE_NAMESPACE = 'halab-probe';
@@ -48,7 +49,13 @@ export interface ProbeOptions {
  * sends to a dead master waits for HAProxy's own connect timeout (300 ms, up to twice: retries 2) before the retry elsewhere.
  * 1.5 s lets that retry succeed; a VIP nobody answers still fails within 1.5 s.
  */
-export const DEFAULT_PROBE: ProbeOptions = { tickMs: 80, writeEvery: 5, connectTimeoutS: 1.5, totalTimeoutS: 2.5, maxRunS: 1800 };
+export const DEFAULT_PROBE: ProbeOptions = {
+  tickMs: 80,
+  writeEvery: 5,
+  connectTimeoutS: 1.5,
+  totalTimeoutS: 2.5,
+  maxRunS: 1800,
+};
 
 /** The reads, in the order the probe cycles through them (one per tick). */
 export const READ_OPS = [
@@ -56,9 +63,17 @@ export const READ_OPS = [
   // a GET without resourceVersion is a quorum read: the apiserver asks etcd
   { id: 'get', op: 'GET configmap', path: `/api/v1/namespaces/${PROBE_NAMESPACE}/configmaps/${PROBE_CONFIGMAP}` },
   // resourceVersion=0: "any version is fine", served from the apiserver's watch cache
-  { id: 'get-cache', op: 'GET configmap (cache)', path: `/api/v1/namespaces/${PROBE_NAMESPACE}/configmaps/${PROBE_CONFIGMAP}?resourceVersion=0` },
+  {
+    id: 'get-cache',
+    op: 'GET configmap (cache)',
+    path: `/api/v1/namespaces/${PROBE_NAMESPACE}/configmaps/${PROBE_CONFIGMAP}?resourceVersion=0`,
+  },
 ] as const;
-export const WRITE_OP = { id: 'patch', op: 'PATCH configmap', path: `/api/v1/namespaces/${PROBE_NAMESPACE}/configmaps/${PROBE_CONFIGMAP}` } as const;
+export const WRITE_OP = {
+  id: 'patch',
+  op: 'PATCH configmap',
+  path: `/api/v1/namespaces/${PROBE_NAMESPACE}/configmaps/${PROBE_CONFIGMAP}`,
+} as const;
 
 const OP_NAMES: Record<string, { kind: ProbeKind; op: string }> = Object.fromEntries([
   ...READ_OPS.map((r) => [r.id, { kind: 'read' as const, op: r.op }]),
@@ -127,7 +142,13 @@ echo END
 `;
 
 /** Was the write sent before it failed? curl reports time_pretransfer 0 when it never got that far. */
-function classify(kind: ProbeKind, rc: number, code: number, pretransferS: number, text: string): { ok: boolean | null; error?: string } {
+function classify(
+  kind: ProbeKind,
+  rc: number,
+  code: number,
+  pretransferS: number,
+  text: string,
+): { ok: boolean | null; error?: string } {
   if (rc === 0 && code >= 200 && code < 300) return { ok: true };
   const curlErr = /curl: \(\d+\)[^|]*/.exec(text)?.[0]?.trim();
   const error = rc !== 0 ? (curlErr ?? `curl exit ${rc}`) : `HTTP ${code}: ${shortBody(text)}`;
@@ -140,7 +161,10 @@ function classify(kind: ProbeKind, rc: number, code: number, pretransferS: numbe
   const sent = pretransferS > 0;
   // 28 timeout, 52 empty reply, 55/56 send/recv failure, 16/92 HTTP/2 stream errors
   const lostAnswer = [28, 52, 55, 56, 16, 92].includes(rc);
-  return { ok: sent && lostAnswer ? null : false, error: sent && lostAnswer ? `${error} (sent: outcome unknown)` : error };
+  return {
+    ok: sent && lostAnswer ? null : false,
+    error: sent && lostAnswer ? `${error} (sent: outcome unknown)` : error,
+  };
 }
 
 function shortBody(text: string): string {
@@ -148,7 +172,9 @@ function shortBody(text: string): string {
   try {
     const j = JSON.parse(t) as { message?: string };
     if (j.message) return j.message.slice(0, 160);
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return t.slice(0, 160);
 }
 
@@ -205,7 +231,10 @@ export function probeStats(samples: ProbeSample[], kind: ProbeKind, w: StatsWind
     .filter((s) => s.kind === kind && (op === undefined || s.op === op))
     .filter((s) => (w.from === undefined || s.t >= w.from) && (w.to === undefined || s.t < w.to))
     .sort((a, b) => a.t - b.t);
-  const okEnds = list.filter((s) => s.ok === true).map((s) => s.t + s.latencyMs).sort((a, b) => a - b);
+  const okEnds = list
+    .filter((s) => s.ok === true)
+    .map((s) => s.t + s.latencyMs)
+    .sort((a, b) => a - b);
   const start = w.from ?? list[0]?.t ?? 0;
   // by default the window ends when the last request of the window was sent
   const lastStart = list.reduce((m, s) => Math.max(m, s.t), start);
@@ -224,7 +253,9 @@ export function probeStats(samples: ProbeSample[], kind: ProbeKind, w: StatsWind
     const bad = list.filter((s) => s.t + s.latencyMs >= fault && s.ok !== true);
     const lastBad = bad[bad.length - 1];
     if (lastBad) {
-      const next = list.filter((s) => s.t > lastBad.t && s.ok === true).sort((a, b) => a.t + a.latencyMs - (b.t + b.latencyMs))[0];
+      const next = list
+        .filter((s) => s.t > lastBad.t && s.ok === true)
+        .sort((a, b) => a.t + a.latencyMs - (b.t + b.latencyMs))[0];
       if (next) recoveryMs = Math.max(0, next.t + next.latencyMs - fault);
       else {
         recovered = false;
@@ -232,7 +263,10 @@ export function probeStats(samples: ProbeSample[], kind: ProbeKind, w: StatsWind
       }
     }
   }
-  const lat = list.filter((s) => s.ok === true).map((s) => s.latencyMs).sort((a, b) => a - b);
+  const lat = list
+    .filter((s) => s.ok === true)
+    .map((s) => s.latencyMs)
+    .sort((a, b) => a - b);
   const stats: ProbeStats = {
     kind,
     requests: list.length,
@@ -249,15 +283,27 @@ export function probeStats(samples: ProbeSample[], kind: ProbeKind, w: StatsWind
 }
 
 /** Per kind, then per op (pure). */
-export function allProbeStats(samples: ProbeSample[], w: StatsWindow = {}): { byKind: ProbeStats[]; byOp: ProbeStats[] } {
+export function allProbeStats(
+  samples: ProbeSample[],
+  w: StatsWindow = {},
+): { byKind: ProbeStats[]; byOp: ProbeStats[] } {
   const byKind = (['read', 'write'] as const).map((k) => probeStats(samples, k, w));
-  const ops = [...READ_OPS.map((r) => ({ kind: 'read' as const, op: r.op })), { kind: 'write' as const, op: WRITE_OP.op }];
+  const ops = [
+    ...READ_OPS.map((r) => ({ kind: 'read' as const, op: r.op })),
+    { kind: 'write' as const, op: WRITE_OP.op },
+  ];
   const byOp = ops.map((o) => probeStats(samples, o.kind, w, o.op));
   return { byKind, byOp };
 }
 
 /** Successful requests of a kind that STARTED within [from, to) (pure). */
-export function samplesIn(samples: ProbeSample[], kind: ProbeKind, from: number, to: number, op?: string): ProbeSample[] {
+export function samplesIn(
+  samples: ProbeSample[],
+  kind: ProbeKind,
+  from: number,
+  to: number,
+  op?: string,
+): ProbeSample[] {
   return samples.filter((s) => s.kind === kind && s.t >= from && s.t < to && (op === undefined || s.op === op));
 }
 
@@ -272,7 +318,9 @@ export async function adminClientCert(labDir: string): Promise<{ cert: Buffer; k
   const c = doc.getIn(['users', 0, 'user', 'client-certificate-data']);
   const k = doc.getIn(['users', 0, 'user', 'client-key-data']);
   if (typeof c !== 'string' || typeof k !== 'string') {
-    throw new HalabError('PROBE_CREDENTIALS', `${path} has no embedded client certificate`, { fix: 'run `halab up` to regenerate the PKI' });
+    throw new HalabError('PROBE_CREDENTIALS', `${path} has no embedded client certificate`, {
+      fix: 'run `halab up` to regenerate the PKI',
+    });
   }
   return { cert: Buffer.from(c, 'base64'), key: Buffer.from(k, 'base64') };
 }
@@ -280,8 +328,15 @@ export async function adminClientCert(labDir: string): Promise<{ cert: Buffer; k
 /** The probe's namespace and ConfigMap, created from this machine (idempotent). */
 export async function ensureProbeObjects(lab: LabContext): Promise<void> {
   const manifest = [
-    'apiVersion: v1', 'kind: Namespace', `metadata: {name: ${PROBE_NAMESPACE}, labels: {halab.dev/drill: probe}}`, '---',
-    'apiVersion: v1', 'kind: ConfigMap', `metadata: {name: ${PROBE_CONFIGMAP}, namespace: ${PROBE_NAMESPACE}}`, 'data: {seq: "0"}', '',
+    'apiVersion: v1',
+    'kind: Namespace',
+    `metadata: {name: ${PROBE_NAMESPACE}, labels: {halab.dev/drill: probe}}`,
+    '---',
+    'apiVersion: v1',
+    'kind: ConfigMap',
+    `metadata: {name: ${PROBE_CONFIGMAP}, namespace: ${PROBE_NAMESPACE}}`,
+    'data: {seq: "0"}',
+    '',
   ].join('\n');
   await applyManifest(lab, manifest);
 }
@@ -289,7 +344,10 @@ export async function ensureProbeObjects(lab: LabContext): Promise<void> {
 /** Which worker runs the probe: the first one (drills never power it off). */
 export function probeHost(lab: LabContext): string {
   const w = workerHosts(lab.state.spec)[0];
-  if (!w) throw new HalabError('DRILL_NEEDS', `lab ${lab.state.spec.name} has no worker to run the probe on`, { fix: 'add a host with role worker' });
+  if (!w)
+    throw new HalabError('DRILL_NEEDS', `lab ${lab.state.spec.name} has no worker to run the probe on`, {
+      fix: 'add a host with role worker',
+    });
   return w.name;
 }
 
@@ -308,9 +366,16 @@ export interface ProbeHandle {
  * Upload the script and the admin credentials to the worker and start the probe. `onSamples`
  * gets batches (every `batchMs`); all samples are also kept in `samples`.
  */
-export async function startProbe(lab: LabContext, o: {
-  host?: string; opts?: Partial<ProbeOptions>; onSamples?: (s: ProbeSample[]) => void; batchMs?: number; log?: (m: string) => void;
-}): Promise<ProbeHandle> {
+export async function startProbe(
+  lab: LabContext,
+  o: {
+    host?: string;
+    opts?: Partial<ProbeOptions>;
+    onSamples?: (s: ProbeSample[]) => void;
+    batchMs?: number;
+    log?: (m: string) => void;
+  },
+): Promise<ProbeHandle> {
   const host = o.host ?? probeHost(lab);
   const opts = { ...DEFAULT_PROBE, ...o.opts };
   const remote = lab.remote(host);
@@ -329,26 +394,60 @@ export async function startProbe(lab: LabContext, o: {
     o.onSamples?.(b);
   };
   const timer = setInterval(flush, o.batchMs ?? 250);
-  const cmd = [`${PROBE_DIR}/probe.sh`, api, opts.tickMs, opts.writeEvery, opts.connectTimeoutS, opts.totalTimeoutS, opts.maxRunS].map(shq).join(' ');
+  const cmd = [
+    `${PROBE_DIR}/probe.sh`,
+    api,
+    opts.tickMs,
+    opts.writeEvery,
+    opts.connectTimeoutS,
+    opts.totalTimeoutS,
+    opts.maxRunS,
+  ]
+    .map(shq)
+    .join(' ');
   let ready: () => void = () => {};
-  const readyP = new Promise<void>((r) => { ready = r; });
+  const readyP = new Promise<void>((r) => {
+    ready = r;
+  });
   const handle: ProbeHandle = {
-    host, samples, startedAt: Date.now(),
+    host,
+    samples,
+    startedAt: Date.now(),
     stop: async () => {},
     waitBaseline: async () => {},
   };
-  const done = remote.exec(`exec ${cmd}`, {
-    timeoutMs: (opts.maxRunS + 30) * 1000,
-    allowFail: true,
-    onLine: (line, stream) => {
-      if (stream === 'stderr') { if (line.trim()) o.log?.(`probe: ${line}`); return; }
-      if (line === 'READY') { handle.startedAt = Date.now(); ready(); return; }
-      const s = parseProbeLine(line);
-      if (s) { samples.push(s); pending.push(s); }
-    },
-  }).then((r) => {
-    if (r.exitCode !== 0) handle.error = `probe exited with code ${r.exitCode}: ${r.stderr.trim().slice(-300)}`;
-  }, (err) => { handle.error = toErrorInfo(err).message; }).finally(() => { ready(); });
+  const done = remote
+    .exec(`exec ${cmd}`, {
+      timeoutMs: (opts.maxRunS + 30) * 1000,
+      allowFail: true,
+      onLine: (line, stream) => {
+        if (stream === 'stderr') {
+          if (line.trim()) o.log?.(`probe: ${line}`);
+          return;
+        }
+        if (line === 'READY') {
+          handle.startedAt = Date.now();
+          ready();
+          return;
+        }
+        const s = parseProbeLine(line);
+        if (s) {
+          samples.push(s);
+          pending.push(s);
+        }
+      },
+    })
+    .then(
+      (r) => {
+        if (r.exitCode !== 0) handle.error = `probe exited with code ${r.exitCode}: ${r.stderr.trim().slice(-300)}`;
+      },
+      (err) => {
+        handle.error = toErrorInfo(err).message;
+      },
+    )
+    .finally(() => {
+      ready();
+    });
   await Promise.race([readyP, new Promise((r) => setTimeout(r, 15_000))]);
   let stopped: Promise<void> | undefined;
   handle.stop = () => {
@@ -363,37 +462,35 @@ export async function startProbe(lab: LabContext, o: {
   };
   handle.waitBaseline = async (timeoutMs: number) => {
     const t0 = Date.now();
-    for (;;) {
-      const recent = samples.filter((s) => s.t >= t0 - 1000);
-      if (recent.some((s) => s.kind === 'read' && s.ok) && recent.some((s) => s.kind === 'write' && s.ok)) return;
+    try {
+      await poll({
+        what: 'the probe baseline',
+        check: () => {
+          if (handle.error) throw new HalabError('PROBE_FAILED', `the probe on ${host} stopped: ${handle.error}`);
+          const recent = samples.filter((s) => s.t >= t0 - 1000);
+          return recent.some((s) => s.kind === 'read' && s.ok) && recent.some((s) => s.kind === 'write' && s.ok);
+        },
+        timeoutMs,
+        intervalMs: 200,
+      });
+    } catch (err) {
       if (handle.error) throw new HalabError('PROBE_FAILED', `the probe on ${host} stopped: ${handle.error}`);
-      if (Date.now() - t0 > timeoutMs) {
-        const last = samples.slice(-4).map((s) => `${s.op}: ${s.ok ? 'ok' : s.error}`).join('; ');
-        throw new HalabError('PROBE_NO_BASELINE', `the probe on ${host} got no successful read and write through the VIP within ${Math.round(timeoutMs / 1000)} s`, {
-          details: last || 'no request finished', fix: 'check the lab with `halab status`: the API must answer through the VIP before a drill',
-        });
-      }
-      await new Promise((r) => setTimeout(r, 200));
+      if (!(err instanceof HalabError) || err.code !== 'TIMEOUT') throw err;
+      const last = samples
+        .slice(-4)
+        .map((s) => `${s.op}: ${s.ok ? 'ok' : s.error}`)
+        .join('; ');
+      throw new HalabError(
+        'PROBE_NO_BASELINE',
+        `the probe on ${host} got no successful read and write through the VIP within ${Math.round(timeoutMs / 1000)} s`,
+        {
+          details: last || 'no request finished',
+          fix: 'check the lab with `halab status`: the API must answer through the VIP before a drill',
+        },
+      );
     }
   };
   return handle;
 }
 
-/**
- * `kubectl apply -f -` from this machine through the VIP, without client-side validation (which
- * downloads the OpenAPI schema first: too slow for kubectl's 5 s request timeout on a loaded
- * machine), retried a few times (apply is idempotent).
- */
-export async function applyManifest(lab: LabContext, manifest: string, attempts = 4): Promise<void> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      await kubectl(lab, ['apply', '--validate=false', '-f', '-'], { input: manifest, timeoutMs: 60_000, requestTimeoutS: 20 });
-      return;
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
-    }
-  }
-  throw last;
-}
+export { applyManifest };

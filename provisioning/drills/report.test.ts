@@ -3,14 +3,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DrillResult, ProbeSample } from '../api/drills.ts';
-import { listReports, markdownToHtml, readReport, renderHtml, renderMarkdown, renderSvg, writeReport } from './report.ts';
+import {
+  listReports,
+  markdownToHtml,
+  readReport,
+  renderHtml,
+  renderMarkdown,
+  renderSvg,
+  writeReport,
+} from './report.ts';
 
 const T0 = Date.parse('2026-01-02T03:04:05.000Z');
 
 const samples: ProbeSample[] = [
   { t: T0 + 1000, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 20 },
-  { t: T0 + 1100, kind: 'read', op: 'GET configmap', ok: false, latencyMs: 2000, error: 'curl: (28) Operation timed out' },
-  { t: T0 + 1200, kind: 'write', op: 'PATCH configmap', ok: null, latencyMs: 2500, error: 'curl: (28) timed out (sent: outcome unknown)' },
+  {
+    t: T0 + 1100,
+    kind: 'read',
+    op: 'GET configmap',
+    ok: false,
+    latencyMs: 2000,
+    error: 'curl: (28) Operation timed out',
+  },
+  {
+    t: T0 + 1200,
+    kind: 'write',
+    op: 'PATCH configmap',
+    ok: null,
+    latencyMs: 2500,
+    error: 'curl: (28) timed out (sent: outcome unknown)',
+  },
   { t: T0 + 3000, kind: 'read', op: 'GET configmap (cache)', ok: true, latencyMs: 35 },
   { t: T0 + 3100, kind: 'write', op: 'PATCH configmap', ok: true, latencyMs: 40 },
 ];
@@ -25,20 +47,80 @@ const result: DrillResult = {
   title: 'The active load balancer loses power',
   concept: 'The standby takes the VIP when the adverts stop.',
   predictions: [
-    { id: 'vip-takeover', label: 'VIP takeover by lb2', value: 722, min: 522, margin: 500, unit: 'ms', formula: '3 × advert_int 0.2 s + skew' },
-    { id: 'read-outage', label: 'Longest read outage', value: 802, margin: 1000, unit: 'ms', formula: 'takeover + interval' },
+    {
+      id: 'vip-takeover',
+      label: 'VIP takeover by lb2',
+      value: 722,
+      min: 522,
+      margin: 500,
+      unit: 'ms',
+      formula: '3 × advert_int 0.2 s + skew',
+    },
+    {
+      id: 'read-outage',
+      label: 'Longest read outage',
+      value: 802,
+      margin: 1000,
+      unit: 'ms',
+      formula: 'takeover + interval',
+    },
     { id: 'never', label: 'Not measured | piped', value: 1, margin: 0, unit: 'count', formula: 'n/a' },
   ],
   measurements: [
-    { id: 'vip-takeover', label: 'VIP takeover by lb2', value: 687, unit: 'ms', predictionId: 'vip-takeover', verdict: 'as predicted', how: 'eth0 polled on lb2' },
-    { id: 'read-outage', label: 'Longest read outage', value: 2100, unit: 'ms', predictionId: 'read-outage', verdict: 'worse than predicted' },
+    {
+      id: 'vip-takeover',
+      label: 'VIP takeover by lb2',
+      value: 687,
+      unit: 'ms',
+      predictionId: 'vip-takeover',
+      verdict: 'as predicted',
+      how: 'eth0 polled on lb2',
+    },
+    {
+      id: 'read-outage',
+      label: 'Longest read outage',
+      value: 2100,
+      unit: 'ms',
+      predictionId: 'read-outage',
+      verdict: 'worse than predicted',
+    },
     { id: 'failback', label: 'VIP back on lb1', value: 2800, unit: 'ms', how: 'polled every 100 ms' },
   ],
   probe: [
-    { kind: 'read', requests: 3, failures: 1, unknowns: 0, longestOutageMs: 2015, recoveryMs: 1900, p50LatencyMs: 20, p99LatencyMs: 35 },
-    { kind: 'write', requests: 2, failures: 0, unknowns: 1, longestOutageMs: 1940, recoveryMs: 1940, p50LatencyMs: 40, p99LatencyMs: 40 },
+    {
+      kind: 'read',
+      requests: 3,
+      failures: 1,
+      unknowns: 0,
+      longestOutageMs: 2015,
+      recoveryMs: 1900,
+      p50LatencyMs: 20,
+      p99LatencyMs: 35,
+    },
+    {
+      kind: 'write',
+      requests: 2,
+      failures: 0,
+      unknowns: 1,
+      longestOutageMs: 1940,
+      recoveryMs: 1940,
+      p50LatencyMs: 40,
+      p99LatencyMs: 40,
+    },
   ],
-  probeByOp: [{ kind: 'read', op: 'GET /readyz', requests: 1, failures: 0, unknowns: 0, longestOutageMs: 0, recoveryMs: 0, p50LatencyMs: 20, p99LatencyMs: 20 }],
+  probeByOp: [
+    {
+      kind: 'read',
+      op: 'GET /readyz',
+      requests: 1,
+      failures: 0,
+      unknowns: 0,
+      longestOutageMs: 0,
+      recoveryMs: 0,
+      p50LatencyMs: 20,
+      p99LatencyMs: 20,
+    },
+  ],
   checks: [
     { id: 'vip-moved', title: 'The VIP moved to lb2', ok: true, expected: 'on lb2 only', observed: 'on lb2' },
     { id: 'outage', title: 'No long outage', ok: false, expected: '≤ 1.8 s', observed: '2.1 s' },
@@ -114,7 +196,9 @@ describe('renderSvg', () => {
 
 describe('HTML', () => {
   it('converts the Markdown subset and inlines the SVG', () => {
-    expect(markdownToHtml('# T\n\n| a | b |\n|---|---|\n| 1 \\| x | **2** |\n\n- `x` y\n\n```sh\na < b\n```\ntext')).toBe(
+    expect(
+      markdownToHtml('# T\n\n| a | b |\n|---|---|\n| 1 \\| x | **2** |\n\n- `x` y\n\n```sh\na < b\n```\ntext'),
+    ).toBe(
       '<h1>T</h1>\n<table>\n<thead><tr><th>a</th><th>b</th></tr></thead>\n<tbody>\n<tr><td>1 | x</td><td><strong>2</strong></td></tr>\n</tbody>\n</table>\n<ul>\n<li><code>x</code> y</li>\n</ul>\n<pre><code>a &lt; b</code></pre>\n<p>text</p>',
     );
     const md = renderMarkdown(result, samples);
@@ -132,9 +216,19 @@ describe('report files', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes json, md, svg and html, lists them newest first and reads them back', async () => {
-    const older = { ...result, runId: '20250101T000000Z-master-down-0000', drill: 'master-down', startedAt: '2025-01-01T00:00:00.000Z', ok: true };
+    const older = {
+      ...result,
+      runId: '20250101T000000Z-master-down-0000',
+      drill: 'master-down',
+      startedAt: '2025-01-01T00:00:00.000Z',
+      ok: true,
+    };
     await writeReport(dir, { result: older, samples: [], events: [] });
-    const d = await writeReport(dir, { result, samples, events: [{ type: 'drill:log', runId: result.runId, message: 'hi', at: T0 }] });
+    const d = await writeReport(dir, {
+      result,
+      samples,
+      events: [{ type: 'drill:log', runId: result.runId, message: 'hi', at: T0 }],
+    });
     expect(d).toBe(join(dir, 'reports', result.runId));
     const j = JSON.parse(readFileSync(join(d, 'report.json'), 'utf8'));
     expect(j.samples).toHaveLength(5);

@@ -3,7 +3,15 @@
 
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { DrillEvent, DrillResult, Measurement, Prediction, ProbeSample, ProbeStats, ReportInfo } from '../api/drills.ts';
+import type {
+  DrillEvent,
+  DrillResult,
+  Measurement,
+  Prediction,
+  ProbeSample,
+  ProbeStats,
+  ReportInfo,
+} from '../api/drills.ts';
 import { HalabError } from '../errors.ts';
 
 export interface ReportData {
@@ -39,12 +47,16 @@ function verdictMark(v: Measurement['verdict'] | undefined): string {
 }
 
 function predictionText(p: Prediction): string {
-  const range = p.min !== undefined ? `${fmtValue(p.min, p.unit)} – ${fmtValue(p.value, p.unit)}` : fmtValue(p.value, p.unit);
+  const range =
+    p.min !== undefined ? `${fmtValue(p.min, p.unit)} – ${fmtValue(p.value, p.unit)}` : fmtValue(p.value, p.unit);
   return `${range} (+${fmtValue(p.margin, p.unit)} margin)`;
 }
 
 function statsRows(stats: ProbeStats[]): string[] {
-  return stats.map((s) => `| ${cell(s.op ?? `all ${s.kind}s`)} | ${s.requests} | ${s.failures} | ${s.unknowns} | ${ms(s.longestOutageMs)} | ${s.recoveryMs ? `${ms(s.recoveryMs)}${s.recovered === false ? ' (not recovered)' : ''}` : '—'} | ${s.p50LatencyMs} / ${s.p99LatencyMs} ms |`);
+  return stats.map(
+    (s) =>
+      `| ${cell(s.op ?? `all ${s.kind}s`)} | ${s.requests} | ${s.failures} | ${s.unknowns} | ${ms(s.longestOutageMs)} | ${s.recoveryMs ? `${ms(s.recoveryMs)}${s.recovered === false ? ' (not recovered)' : ''}` : '—'} | ${s.p50LatencyMs} / ${s.p99LatencyMs} ms |`,
+  );
 }
 
 /** The Markdown report (pure). */
@@ -56,8 +68,13 @@ export function renderMarkdown(r: DrillResult, samples: ProbeSample[] = []): str
   out.push(`- lab: **${r.lab}**, run \`${r.runId}\``);
   out.push(`- started ${r.startedAt}, took ${(r.durationMs / 1000).toFixed(1)} s`);
   const passed = r.checks.filter((c) => c.ok).length;
-  out.push(`- result: **${r.ok ? 'PASSED' : 'FAILED'}** (${passed}/${r.checks.length} checks passed)${r.error ? ` — ${r.error}` : ''}`);
-  if (r.probeHost) out.push(`- probe: ${samples.length} requests from ${r.probeHost} through the VIP (stats cover the drill up to the cleanup)`);
+  out.push(
+    `- result: **${r.ok ? 'PASSED' : 'FAILED'}** (${passed}/${r.checks.length} checks passed)${r.error ? ` — ${r.error}` : ''}`,
+  );
+  if (r.probeHost)
+    out.push(
+      `- probe: ${samples.length} requests from ${r.probeHost} through the VIP (stats cover the drill up to the cleanup)`,
+    );
   out.push('');
   if (r.concept) out.push('## What this drill teaches', '', r.concept, '');
 
@@ -88,14 +105,22 @@ export function renderMarkdown(r: DrillResult, samples: ProbeSample[] = []): str
 
   if (r.probe.length) {
     out.push('## Probe through the VIP', '');
-    out.push('| requests | count | failed | unknown | longest outage | recovery | latency p50 / p99 |', '|---|---|---|---|---|---|---|');
+    out.push(
+      '| requests | count | failed | unknown | longest outage | recovery | latency p50 / p99 |',
+      '|---|---|---|---|---|---|---|',
+    );
     out.push(...statsRows(r.probe), ...statsRows(r.probeByOp ?? []));
-    out.push('', 'Longest outage: the longest stretch without a successful answer. Recovery: from the fault to the first success after the last failure. Unknown: a write that was sent but got no answer (it may still have been applied).', '');
+    out.push(
+      '',
+      'Longest outage: the longest stretch without a successful answer. Recovery: from the fault to the first success after the last failure. Unknown: a write that was sent but got no answer (it may still have been applied).',
+      '',
+    );
   }
 
   out.push('## Checks', '');
   out.push('| check | expected | observed | verdict |', '|---|---|---|---|');
-  for (const c of r.checks) out.push(`| ${cell(c.title)} | ${cell(c.expected)} | ${cell(c.observed)} | ${c.ok ? '✓ pass' : '✗ FAIL'} |`);
+  for (const c of r.checks)
+    out.push(`| ${cell(c.title)} | ${cell(c.expected)} | ${cell(c.observed)} | ${c.ok ? '✓ pass' : '✗ FAIL'} |`);
   out.push('');
 
   if (r.marks.length) {
@@ -120,7 +145,14 @@ export function renderMarkdown(r: DrillResult, samples: ProbeSample[] = []): str
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-const COLORS = { ok: '#2e9d4f', failed: '#d64545', unknown: '#9aa0a6', fault: '#d64545', recovery: '#2e9d4f', info: '#5b6bbf' } as const;
+const COLORS = {
+  ok: '#2e9d4f',
+  failed: '#d64545',
+  unknown: '#9aa0a6',
+  fault: '#d64545',
+  recovery: '#2e9d4f',
+  info: '#5b6bbf',
+} as const;
 
 /** Nice tick step for a span (ms). */
 function tickStep(spanMs: number): number {
@@ -147,7 +179,10 @@ export function renderSvg(r: DrillResult, samples: ProbeSample[]): string {
   const labelRows = 3;
   const top = 20 + labelRows * 14;
   const laneH = 22;
-  const lanes = [{ kind: 'read' as const, y: top + 10 }, { kind: 'write' as const, y: top + 10 + laneH + 8 }];
+  const lanes = [
+    { kind: 'read' as const, y: top + 10 },
+    { kind: 'write' as const, y: top + 10 + laneH + 8 },
+  ];
   const latTop = lanes[1]!.y + laneH + 30;
   const latH = 140;
   const axisY = latTop + latH + 10;
@@ -158,10 +193,14 @@ export function renderSvg(r: DrillResult, samples: ProbeSample[]): string {
   const ly = (v: number) => latTop + latH - ((Math.log10(Math.max(v, 5)) - logMin) / (logMax - logMin)) * latH;
   const color = (s: ProbeSample) => (s.ok === true ? COLORS.ok : s.ok === false ? COLORS.failed : COLORS.unknown);
   const o: string[] = [];
-  o.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`);
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+  );
   o.push(`<title>${esc(`Drill ${r.drill} on lab ${r.lab} (${r.runId})`)}</title>`);
   o.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  o.push(`<text x="${left}" y="14" font-size="13" font-weight="bold">${esc(`${r.drill} — ${r.ok ? 'passed' : 'FAILED'} — ${samples.length} probe requests`)}</text>`);
+  o.push(
+    `<text x="${left}" y="14" font-size="13" font-weight="bold">${esc(`${r.drill} — ${r.ok ? 'passed' : 'FAILED'} — ${samples.length} probe requests`)}</text>`,
+  );
   // lanes
   for (const lane of lanes) {
     o.push(`<g class="lane-${lane.kind}">`);
@@ -171,7 +210,9 @@ export function renderSvg(r: DrillResult, samples: ProbeSample[]): string {
     const rank = (v: ProbeSample) => (v.ok === true ? 0 : v.ok === null ? 1 : 2);
     for (const s of samples.filter((v) => v.kind === lane.kind).sort((a, b) => rank(a) - rank(b) || a.t - b.t)) {
       const w = 2;
-      o.push(`<rect class="s-${s.ok === true ? 'ok' : s.ok === false ? 'failed' : 'unknown'}" x="${x(s.t).toFixed(1)}" y="${lane.y + 2}" width="${w.toFixed(1)}" height="${laneH - 4}" fill="${color(s)}" fill-opacity="${s.ok === true ? 0.55 : 0.9}"><title>${esc(`${s.op} ${s.ok === true ? 'ok' : s.ok === false ? 'failed' : 'unknown'} ${s.latencyMs} ms${s.error ? `: ${s.error}` : ''}`)}</title></rect>`);
+      o.push(
+        `<rect class="s-${s.ok === true ? 'ok' : s.ok === false ? 'failed' : 'unknown'}" x="${x(s.t).toFixed(1)}" y="${lane.y + 2}" width="${w.toFixed(1)}" height="${laneH - 4}" fill="${color(s)}" fill-opacity="${s.ok === true ? 0.55 : 0.9}"><title>${esc(`${s.op} ${s.ok === true ? 'ok' : s.ok === false ? 'failed' : 'unknown'} ${s.latencyMs} ms${s.error ? `: ${s.error}` : ''}`)}</title></rect>`,
+      );
     }
     o.push('</g>');
   }
@@ -180,31 +221,44 @@ export function renderSvg(r: DrillResult, samples: ProbeSample[]): string {
   o.push(`<text x="${left - 8}" y="${latTop - 6}" text-anchor="end">latency</text>`);
   o.push(`<rect x="${left}" y="${latTop}" width="${plotW}" height="${latH}" fill="none" stroke="#d0d4da"/>`);
   for (const v of [10, 100, 1000, 10_000].filter((v) => Math.log10(v) <= logMax)) {
-    o.push(`<line x1="${left}" x2="${left + plotW}" y1="${ly(v).toFixed(1)}" y2="${ly(v).toFixed(1)}" stroke="#eceef1"/>`);
-    o.push(`<text x="${left - 4}" y="${(ly(v) + 4).toFixed(1)}" text-anchor="end" fill="#666">${v >= 1000 ? `${v / 1000} s` : `${v} ms`}</text>`);
+    o.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${ly(v).toFixed(1)}" y2="${ly(v).toFixed(1)}" stroke="#eceef1"/>`,
+    );
+    o.push(
+      `<text x="${left - 4}" y="${(ly(v) + 4).toFixed(1)}" text-anchor="end" fill="#666">${v >= 1000 ? `${v / 1000} s` : `${v} ms`}</text>`,
+    );
   }
   for (const s of samples) {
     const shape = s.kind === 'read' ? 'circle' : 'rect';
     const cx = x(s.t);
     const cy = ly(s.latencyMs);
     if (shape === 'circle') o.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="1.8" fill="${color(s)}"/>`);
-    else o.push(`<rect x="${(cx - 2).toFixed(1)}" y="${(cy - 2).toFixed(1)}" width="4" height="4" fill="${color(s)}"/>`);
+    else
+      o.push(`<rect x="${(cx - 2).toFixed(1)}" y="${(cy - 2).toFixed(1)}" width="4" height="4" fill="${color(s)}"/>`);
   }
   o.push('</g>');
   // axis
   o.push(`<line x1="${left}" x2="${left + plotW}" y1="${axisY}" y2="${axisY}" stroke="#333"/>`);
   const step = tickStep(t1 - t0);
   for (let t = 0; t <= t1 - t0; t += step) {
-    o.push(`<line x1="${x(t0 + t).toFixed(1)}" x2="${x(t0 + t).toFixed(1)}" y1="${axisY}" y2="${axisY + 5}" stroke="#333"/>`);
-    o.push(`<text x="${x(t0 + t).toFixed(1)}" y="${axisY + 17}" text-anchor="middle">${Number((t / 1000).toFixed(1))} s</text>`);
+    o.push(
+      `<line x1="${x(t0 + t).toFixed(1)}" x2="${x(t0 + t).toFixed(1)}" y1="${axisY}" y2="${axisY + 5}" stroke="#333"/>`,
+    );
+    o.push(
+      `<text x="${x(t0 + t).toFixed(1)}" y="${axisY + 17}" text-anchor="middle">${Number((t / 1000).toFixed(1))} s</text>`,
+    );
   }
-  o.push(`<text x="${left + plotW}" y="${axisY + 32}" text-anchor="end" fill="#666">seconds since the probe started; each request at the time it was sent · latency: reads ● writes ■ · green ok, red failed, grey unknown</text>`);
+  o.push(
+    `<text x="${left + plotW}" y="${axisY + 32}" text-anchor="end" fill="#666">seconds since the probe started; each request at the time it was sent · latency: reads ● writes ■ · green ok, red failed, grey unknown</text>`,
+  );
   // marks
   o.push('<g class="marks">');
   marks.forEach((m, i) => {
     const mx = x(m.t).toFixed(1);
     const row = i % labelRows;
-    o.push(`<line class="mark-${m.kind}" x1="${mx}" x2="${mx}" y1="${20 + row * 14 + 3}" y2="${axisY}" stroke="${COLORS[m.kind]}" stroke-dasharray="${m.kind === 'info' ? '2,3' : '5,3'}"/>`);
+    o.push(
+      `<line class="mark-${m.kind}" x1="${mx}" x2="${mx}" y1="${20 + row * 14 + 3}" y2="${axisY}" stroke="${COLORS[m.kind]}" stroke-dasharray="${m.kind === 'info' ? '2,3' : '5,3'}"/>`,
+    );
     o.push(`<text x="${mx}" y="${20 + row * 14 + 10}" fill="${COLORS[m.kind]}" dx="3">${esc(m.label)}</text>`);
   });
   o.push('</g>');
@@ -228,7 +282,13 @@ export function markdownToHtml(md: string): string {
   const lines = md.split('\n');
   const out: string[] = [];
   let i = 0;
-  const splitRow = (l: string) => l.trim().replace(/^\|/, '').replace(/\|$/, '').split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
+  const splitRow = (l: string) =>
+    l
+      .trim()
+      .replace(/^\|/, '')
+      .replace(/\|$/, '')
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim().replace(/\\\|/g, '|'));
   while (i < lines.length) {
     const l = lines[i] as string;
     if (l.startsWith('```')) {
@@ -245,18 +305,31 @@ export function markdownToHtml(md: string): string {
       const rows: string[] = [];
       while (i < lines.length && (lines[i] as string).startsWith('|')) rows.push(lines[i++] as string);
       const [head, , ...body] = rows;
-      out.push('<table>', `<thead><tr>${splitRow(head ?? '').map((c) => `<th>${inline(c)}</th>`).join('')}</tr></thead>`, '<tbody>');
-      for (const r of body) out.push(`<tr>${splitRow(r).map((c) => `<td>${inline(c)}</td>`).join('')}</tr>`);
+      out.push(
+        '<table>',
+        `<thead><tr>${splitRow(head ?? '')
+          .map((c) => `<th>${inline(c)}</th>`)
+          .join('')}</tr></thead>`,
+        '<tbody>',
+      );
+      for (const r of body)
+        out.push(
+          `<tr>${splitRow(r)
+            .map((c) => `<td>${inline(c)}</td>`)
+            .join('')}</tr>`,
+        );
       out.push('</tbody>', '</table>');
     } else if (l.startsWith('- ')) {
       out.push('<ul>');
-      while (i < lines.length && (lines[i] as string).startsWith('- ')) out.push(`<li>${inline((lines[i++] as string).slice(2))}</li>`);
+      while (i < lines.length && (lines[i] as string).startsWith('- '))
+        out.push(`<li>${inline((lines[i++] as string).slice(2))}</li>`);
       out.push('</ul>');
     } else if (l.trim() === '') {
       i++;
     } else {
       const para: string[] = [];
-      while (i < lines.length && (lines[i] as string).trim() !== '' && !/^(#|\||- |```)/.test(lines[i] as string)) para.push(lines[i++] as string);
+      while (i < lines.length && (lines[i] as string).trim() !== '' && !/^(#|\||- |```)/.test(lines[i] as string))
+        para.push(lines[i++] as string);
       out.push(`<p>${inline(para.join(' '))}</p>`);
     }
   }
@@ -289,7 +362,10 @@ export async function writeReport(labDir: string, data: ReportData): Promise<str
   const md = renderMarkdown(data.result, data.samples);
   const svg = renderSvg(data.result, data.samples);
   const html = renderHtml(data.result, md, svg);
-  await fs.writeFile(join(dir, REPORT_FILES.json), `${JSON.stringify({ result: data.result, samples: data.samples, events: data.events })}\n`);
+  await fs.writeFile(
+    join(dir, REPORT_FILES.json),
+    `${JSON.stringify({ result: data.result, samples: data.samples, events: data.events })}\n`,
+  );
   await fs.writeFile(join(dir, REPORT_FILES.md), md);
   await fs.writeFile(join(dir, REPORT_FILES.svg), svg);
   await fs.writeFile(join(dir, REPORT_FILES.html), html);
@@ -311,19 +387,33 @@ export async function listReports(labDir: string): Promise<ReportInfo[]> {
       const j = JSON.parse(await fs.readFile(join(dir, REPORT_FILES.json), 'utf8')) as { result: DrillResult };
       const r = j.result;
       out.push({ runId: r.runId, drill: r.drill, lab: r.lab, startedAt: r.startedAt, ok: r.ok, dir });
-    } catch { /* half-written or foreign: skip */ }
+    } catch {
+      /* half-written or foreign: skip */
+    }
   }
   return out.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.runId.localeCompare(a.runId));
 }
 
-export async function readReport(labDir: string, runId: string): Promise<{ result: DrillResult; markdown: string; svg: string; html: string; samples: ProbeSample[]; events: DrillEvent[] }> {
+export async function readReport(
+  labDir: string,
+  runId: string,
+): Promise<{
+  result: DrillResult;
+  markdown: string;
+  svg: string;
+  html: string;
+  samples: ProbeSample[];
+  events: DrillEvent[];
+}> {
   if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw new HalabError('NO_REPORT', `"${runId}" is not a run id`);
   const dir = join(reportsDir(labDir), runId);
   let raw: string;
   try {
     raw = await fs.readFile(join(dir, REPORT_FILES.json), 'utf8');
   } catch {
-    throw new HalabError('NO_REPORT', `there is no drill report ${runId}`, { fix: 'see `halab drill report` for the latest run' });
+    throw new HalabError('NO_REPORT', `there is no drill report ${runId}`, {
+      fix: 'see `halab drill report` for the latest run',
+    });
   }
   const j = JSON.parse(raw) as ReportData;
   const read = async (f: string, fallback: () => string) => fs.readFile(join(dir, f), 'utf8').catch(fallback);

@@ -48,13 +48,30 @@ export async function runSteps<C>(o: {
   const runId = randomUUID().slice(0, 8);
   const signal = o.signal ?? new AbortController().signal;
   const t0 = Date.now();
-  o.emit({ type: 'run:start', runId, lab: o.lab, action: o.action, steps: o.steps.map((s) => ({ id: s.id, title: s.title })), at: t0 });
+  o.emit({
+    type: 'run:start',
+    runId,
+    lab: o.lab,
+    action: o.action,
+    steps: o.steps.map((s) => ({ id: s.id, title: s.title })),
+    at: t0,
+  });
   for (const step of o.steps) {
     const s0 = Date.now();
     const tools: StepTools = {
       signal,
-      log: (message, opts = {}) => o.emit({ type: 'step:log', runId, stepId: step.id, host: opts.host, level: opts.level ?? 'info', message, at: Date.now() }),
-      progress: (done, total, detail) => o.emit({ type: 'step:progress', runId, stepId: step.id, done, total, detail, at: Date.now() }),
+      log: (message, opts = {}) =>
+        o.emit({
+          type: 'step:log',
+          runId,
+          stepId: step.id,
+          host: opts.host,
+          level: opts.level ?? 'info',
+          message,
+          at: Date.now(),
+        }),
+      progress: (done, total, detail) =>
+        o.emit({ type: 'step:progress', runId, stepId: step.id, done, total, detail, at: Date.now() }),
     };
     o.emit({ type: 'step:start', runId, stepId: step.id, title: step.title, at: s0 });
     try {
@@ -71,7 +88,15 @@ export async function runSteps<C>(o: {
     } catch (err) {
       const cancelled = signal.aborted || isCancelled(err);
       const error = cancelled ? toErrorInfo(new CancelledError(o.action)) : toErrorInfo(err);
-      o.emit({ type: 'step:end', runId, stepId: step.id, status: cancelled ? 'cancelled' : 'failed', durationMs: Date.now() - s0, error, at: Date.now() });
+      o.emit({
+        type: 'step:end',
+        runId,
+        stepId: step.id,
+        status: cancelled ? 'cancelled' : 'failed',
+        durationMs: Date.now() - s0,
+        error,
+        at: Date.now(),
+      });
       const durationMs = Date.now() - t0;
       o.emit({ type: 'run:end', runId, ok: false, durationMs, error, at: Date.now() });
       return { ok: false, runId, durationMs, error, cancelled, cause: err };
@@ -83,13 +108,21 @@ export async function runSteps<C>(o: {
 }
 
 /** Run fn over items with at most `limit` at once (hosts are independent; 2 cores are not many). */
-export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      try { await fn(items[i] as T, i); } catch (e) { errors.push(e); }
+      try {
+        await fn(items[i] as T, i);
+      } catch (e) {
+        errors.push(e);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

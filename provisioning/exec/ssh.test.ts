@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ssh2 from 'ssh2';
 import type { AddressInfo } from 'node:net';
 import { CommandError, HalabError } from '../errors.ts';
+import { openShellTo } from './shell.ts';
 import { SshRemote } from './ssh.ts';
 
 const { Server, utils } = ssh2;
@@ -22,7 +23,11 @@ function execute(cmd: string, stdin: string): { out: string; err: string; code: 
   if (cmd === 'cat') return { out: stdin, err: '', code: 0 };
   if (cmd === 'lines') return { out: 'a\nb\nc', err: 'e1\n', code: 0 };
   const mv = /^mv -f (\S+) (\S+)$/.exec(cmd);
-  if (mv) { files.set(mv[2]!, files.get(mv[1]!)!); files.delete(mv[1]!); return { out: '', err: '', code: 0 }; }
+  if (mv) {
+    files.set(mv[2]!, files.get(mv[1]!)!);
+    files.delete(mv[1]!);
+    return { out: '', err: '', code: 0 };
+  }
   if (cmd === 'sleep') return { out: '', err: '', code: 0, delayMs: 5000 };
   return { out: '', err: `unknown ${cmd}`, code: 127 };
 }
@@ -31,7 +36,11 @@ beforeAll(async () => {
   server = new Server({ hostKeys: [hostKey.private] }, (client) => {
     connections++;
     client.on('authentication', (ctx) => {
-      if (ctx.method === 'publickey' && ctx.key.data.equals((utils.parseKey(clientKey.public) as ssh2.ParsedKey).getPublicSSH())) ctx.accept();
+      if (
+        ctx.method === 'publickey' &&
+        ctx.key.data.equals((utils.parseKey(clientKey.public) as ssh2.ParsedKey).getPublicSSH())
+      )
+        ctx.accept();
       else ctx.reject(['publickey']);
     });
     client.on('ready', () => {
@@ -40,38 +49,66 @@ beforeAll(async () => {
         session.on('exec', (acc, _rej, info) => {
           const ch = acc();
           let stdin = '';
-          ch.on('data', (d: Buffer) => { stdin += d.toString(); });
+          ch.on('data', (d: Buffer) => {
+            stdin += d.toString();
+          });
           const finish = () => {
             const r = execute(info.command, stdin);
             const t = setTimeout(() => {
-              ch.write(r.out); ch.stderr.write(r.err); ch.exit(r.code); ch.end();
+              ch.write(r.out);
+              ch.stderr.write(r.err);
+              ch.exit(r.code);
+              ch.end();
             }, r.delayMs ?? 0);
             ch.on('close', () => clearTimeout(t));
           };
           ch.on('end', finish);
+        });
+        session.on('pty', (acc) => acc?.());
+        session.on('shell', (acc) => {
+          const ch = acc();
+          ch.write('m1$ ');
+          ch.on('data', (d: Buffer) => {
+            if (d.toString().includes('exit')) {
+              ch.exit(7);
+              ch.end();
+            }
+          });
         });
         session.on('sftp', (acc) => {
           const sftp = acc();
           const handles = new Map<number, string>();
           let next = 0;
           sftp.on('OPEN', (reqid, filename, _flags, attrs) => {
-            const h = Buffer.alloc(4); h.writeUInt32BE(next); handles.set(next++, filename);
+            const h = Buffer.alloc(4);
+            h.writeUInt32BE(next);
+            handles.set(next++, filename);
             files.set(filename, { data: Buffer.alloc(0), mode: attrs.mode });
             sftp.handle(reqid, h);
           });
           sftp.on('WRITE', (reqid, handle, offset, data) => {
             const f = files.get(handles.get(handle.readUInt32BE(0))!)!;
-            const buf = Buffer.alloc(Math.max(f.data.length, offset + data.length)); f.data.copy(buf); data.copy(buf, offset); f.data = buf;
+            const buf = Buffer.alloc(Math.max(f.data.length, offset + data.length));
+            f.data.copy(buf);
+            data.copy(buf, offset);
+            f.data = buf;
             sftp.status(reqid, 0);
           });
           sftp.on('CLOSE', (reqid) => sftp.status(reqid, 0));
-          sftp.on('SETSTAT', (reqid, path, attrs) => { const f = files.get(path); if (f) f.mode = attrs.mode; sftp.status(reqid, 0); });
+          sftp.on('SETSTAT', (reqid, path, attrs) => {
+            const f = files.get(path);
+            if (f) f.mode = attrs.mode;
+            sftp.status(reqid, 0);
+          });
           sftp.on('FSETSTAT', (reqid) => sftp.status(reqid, 0));
           sftp.on('EXTENDED', (reqid, name, data) => {
             if (name === 'posix-rename@openssh.com') {
-              const a = data.readUInt32BE(0); const from = data.subarray(4, 4 + a).toString();
-              const b = data.readUInt32BE(4 + a); const to = data.subarray(8 + a, 8 + a + b).toString();
-              files.set(to, files.get(from)!); files.delete(from);
+              const a = data.readUInt32BE(0);
+              const from = data.subarray(4, 4 + a).toString();
+              const b = data.readUInt32BE(4 + a);
+              const to = data.subarray(8 + a, 8 + a + b).toString();
+              files.set(to, files.get(from)!);
+              files.delete(from);
               sftp.status(reqid, 0);
             } else sftp.status(reqid, 8);
           });
@@ -84,9 +121,12 @@ beforeAll(async () => {
   port = (server.address() as AddressInfo).port;
 });
 
-afterAll(() => { server.close(); });
+afterAll(() => {
+  server.close();
+});
 
-const remote = (pinned = hostKey.public) => new SshRemote({ host: 'm1', address: '127.0.0.1', port, privateKey: clientKey.private, pinnedHostKey: pinned });
+const remote = (pinned = hostKey.public) =>
+  new SshRemote({ host: 'm1', address: '127.0.0.1', port, privateKey: clientKey.private, pinnedHostKey: pinned });
 
 describe('SshRemote', () => {
   it('runs commands over one reused connection and returns output and exit code', async () => {
@@ -100,9 +140,19 @@ describe('SshRemote', () => {
 
   it('a non-zero exit is a CommandError carrying the command, the exit code and the output', async () => {
     const r = remote();
-    const err = await r.exec('fail').then(() => undefined, (e) => e);
+    const err = await r.exec('fail').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(CommandError);
-    expect(err).toMatchObject({ code: 'COMMAND_FAILED', command: 'fail', exitCode: 3, stdout: 'partial\n', stderr: 'boom: no such thing\n', host: 'm1' });
+    expect(err).toMatchObject({
+      code: 'COMMAND_FAILED',
+      command: 'fail',
+      exitCode: 3,
+      stdout: 'partial\n',
+      stderr: 'boom: no such thing\n',
+      host: 'm1',
+    });
     expect(err.message).toBe('`fail` on m1 exited with code 3');
     expect(err.details).toContain('boom: no such thing');
     // allowFail returns it instead
@@ -138,15 +188,55 @@ describe('SshRemote', () => {
 
   it('refuses a host whose key is not the pinned one, saying so', async () => {
     const r = remote(otherHostKey.public);
-    const err = await r.exec('hostname').then(() => undefined, (e) => e);
+    const err = await r.exec('hostname').then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(HalabError);
     expect(err.code).toBe('HOST_KEY_MISMATCH');
-    expect(err.message).toBe('host key of m1 (127.0.0.1) has changed: it is not the key recorded when the lab was created');
+    expect(err.message).toBe(
+      'host key of m1 (127.0.0.1) has changed: it is not the key recorded when the lab was created',
+    );
     await r.close();
   });
 
+  it('the terminal connects the same way: the same refusal of a changed host key, word for word', async () => {
+    const target = { host: 'm1', address: '127.0.0.1', port, privateKey: clientKey.private };
+    const viaRunner = await remote(otherHostKey.public)
+      .exec('hostname')
+      .catch((e: unknown) => e);
+    const viaShell = await openShellTo({ ...target, pinnedHostKey: otherHostKey.public }, { cols: 80, rows: 24 }).catch(
+      (e: unknown) => e,
+    );
+    expect(viaShell).toBeInstanceOf(HalabError);
+    const pick = (e: unknown) => {
+      const h = e as HalabError;
+      return { code: h.code, message: h.message, fix: h.fix, details: h.details };
+    };
+    expect(pick(viaShell)).toEqual(pick(viaRunner));
+    expect(pick(viaShell).code).toBe('HOST_KEY_MISMATCH');
+
+    // and with the pinned key, a shell: its output, input, and exit code
+    const shell = await openShellTo({ ...target, pinnedHostKey: hostKey.public }, { cols: 80, rows: 24 });
+    let out = '';
+    shell.onData((d) => (out += d.toString()));
+    const code = new Promise<number>((res) => shell.onExit(res));
+    shell.write('exit\n');
+    expect(await code).toBe(7);
+    expect(out).toBe('m1$ ');
+  });
+
   it('a host that is not listening is a clear connect error', async () => {
-    const r = new SshRemote({ host: 'm9', address: '127.0.0.1', port: 1, privateKey: clientKey.private, pinnedHostKey: hostKey.public });
-    await expect(r.exec('hostname')).rejects.toMatchObject({ code: 'SSH_CONNECT', message: expect.stringContaining('cannot reach m9 over SSH at 127.0.0.1') });
+    const r = new SshRemote({
+      host: 'm9',
+      address: '127.0.0.1',
+      port: 1,
+      privateKey: clientKey.private,
+      pinnedHostKey: hostKey.public,
+    });
+    await expect(r.exec('hostname')).rejects.toMatchObject({
+      code: 'SSH_CONNECT',
+      message: expect.stringContaining('cannot reach m9 over SSH at 127.0.0.1'),
+    });
   });
 });

@@ -1,174 +1,271 @@
-import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
-const { Client } = ssh2;
-type Client = InstanceType<typeof Client>;
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { CommandError, HalabError } from '../errors.ts';
+import { connectSsh, KEEPALIVE_COUNT, seconds, type SshClient, type SshTarget } from './ssh-connect.ts';
 import type { ExecOptions, ExecResult, Remote } from './types.ts';
 import { shq } from './types.ts';
 
-export interface SshTarget {
-  /** Lab host name (for messages). */
-  host: string;
-  address: string;
-  port?: number;
-  username?: string;
-  /** OpenSSH-format private key. */
-  privateKey: string | Buffer;
-  /** The host key recorded at creation, "ssh-ed25519 AAAA...": anything else is refused. */
-  pinnedHostKey: string;
-  connectTimeoutMs?: number;
-}
+export { hostKeyBlob, type SshTarget } from './ssh-connect.ts';
 
-/** Parse "ssh-ed25519 AAAA... comment" into the wire-format key bytes ssh2 hands to hostVerifier. */
-export function hostKeyBlob(line: string): Buffer {
-  const parts = line.trim().split(/\s+/);
-  if (parts.length < 2 || !parts[1]) throw new HalabError('BAD_HOST_KEY', `not an OpenSSH public key: ${line.slice(0, 40)}`);
-  return Buffer.from(parts[1], 'base64');
+/** "`a long command …`" for messages. */
+function shortCommand(cmd: string): string {
+  const one = cmd.replace(/\s+/g, ' ').trim();
+  return one.length > 80 ? `${one.slice(0, 77)}...` : one;
 }
 
 /**
- * One SSH connection per host, opened on first use and reused for every command and upload.
- * The server's host key must equal the pinned one; a changed key is refused with a clear error.
+ * One SSH connection per host, opened on first use (connectSsh: the pinned host key, a timeout)
+ * and reused for every command and upload; a connection that was lost is opened again by the
+ * next operation. Every failure is a HalabError (see exec, upload), never an 'error' event.
  */
 export class SshRemote implements Remote {
   readonly host: string;
-  private client?: Client;
-  private connecting?: Promise<Client>;
+  private client?: SshClient;
+  private connecting?: Promise<SshClient>;
   private sftpP?: Promise<SFTPWrapper>;
-  private readonly pinned: Buffer;
+  /** Why each client's connection ended, once it has (its last error). */
+  private readonly lostWhy = new WeakMap<SshClient, string>();
 
   constructor(private readonly target: SshTarget) {
     this.host = target.host;
-    this.pinned = hostKeyBlob(target.pinnedHostKey);
   }
 
-  private connect(): Promise<Client> {
+  private connect(): Promise<SshClient> {
     if (this.client) return Promise.resolve(this.client);
     if (this.connecting) return this.connecting;
-    const t = this.target;
-    this.connecting = new Promise<Client>((resolve, reject) => {
-      const c = new Client();
-      let keyMismatch: Buffer | undefined;
-      const fail = (err: Error) => {
-        this.connecting = undefined;
-        c.removeAllListeners('ready');
-        c.end();
-        if (keyMismatch) {
-          reject(new HalabError('HOST_KEY_MISMATCH',
-            `host key of ${t.host} (${t.address}) has changed: it is not the key recorded when the lab was created`,
-            {
-              fix: `if you re-created ${t.host} on purpose, run \`halab down\` and \`halab up\` again; otherwise something else answers at ${t.address}`,
-              details: `recorded: ssh-ed25519 ${this.pinned.toString('base64')}\noffered:  ${keyMismatch.toString('base64')}`,
-            }));
-          return;
-        }
-        const code = (err as NodeJS.ErrnoException).code;
-        const what = (err as { level?: string }).level === 'client-authentication'
-          ? 'refused the lab key' : code === 'ECONNREFUSED' ? 'refused the connection (sshd not running?)'
-          : /Timed out/.test(err.message) ? 'did not answer in time' : err.message;
-        reject(new HalabError('SSH_CONNECT', `cannot reach ${t.host} over SSH at ${t.address}: ${what}`, {
-          fix: `check the host with \`halab status\`; if it is down, \`halab up\` restarts it`,
-        }));
-      };
-      c.once('ready', () => {
+    const p = connectSsh(this.target).then(
+      (c) => {
         this.connecting = undefined;
         this.client = c;
-        c.removeListener('error', fail);
-        c.on('error', () => { /* surfaced through the failing operation */ });
-        c.once('close', () => { if (this.client === c) { this.client = undefined; this.sftpP = undefined; } });
-        resolve(c);
-      });
-      c.once('error', fail);
-      c.connect({
-        host: t.address,
-        port: t.port ?? 22,
-        username: t.username ?? 'root',
-        privateKey: t.privateKey,
-        readyTimeout: t.connectTimeoutMs ?? 10_000,
-        keepaliveInterval: 5_000,
-        keepaliveCountMax: 3,
-        algorithms: { serverHostKey: ['ssh-ed25519'] },
-        hostVerifier: (key: Buffer) => {
-          if (key.equals(this.pinned)) return true;
-          keyMismatch = Buffer.from(key);
-          return false;
-        },
-      });
-    });
-    return this.connecting;
+        c.on('error', (err: Error) => {
+          const keepalive = /keepalive timeout/i.test(err.message);
+          const ka = (this.target.keepaliveIntervalMs ?? 5_000) * KEEPALIVE_COUNT;
+          this.lostWhy.set(c, keepalive ? `not answering for ${seconds(ka)}` : err.message);
+        });
+        c.once('close', () => {
+          if (this.client === c) {
+            this.client = undefined;
+            this.sftpP = undefined;
+          }
+        });
+        return c;
+      },
+      (err: unknown) => {
+        this.connecting = undefined;
+        throw err;
+      },
+    );
+    this.connecting = p;
+    return p;
   }
 
+  /** The error of an operation whose connection went away under it. */
+  private lost(c: SshClient, what: string): HalabError {
+    const why = this.lostWhy.get(c);
+    return new HalabError(
+      'SSH_CONNECTION_LOST',
+      `${this.host}: the SSH connection was lost while ${what}${why ? ` (${why})` : ''}`,
+      { fix: 'the host may have frozen, lost its link or powered off: check it with `halab status`' },
+    );
+  }
+
+  /**
+   * Run a command line on the host (bash -c semantics on the remote side), collecting its output.
+   *
+   * Errors: CommandError for a non-zero exit (unless allowFail), a timeout (COMMAND_TIMEOUT), a
+   * cancel (CANCELLED) or a death by signal; HalabError SSH_CONNECTION_LOST when the connection
+   * drops or stops answering mid-command, SSH_EXEC when no channel can be opened, and connect's
+   * errors (HOST_KEY_MISMATCH, SSH_TIMEOUT, SSH_CONNECT).
+   */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const t0 = Date.now();
-    if (opts.signal?.aborted) throw new CommandError({ command, exitCode: null, stdout: '', stderr: '', host: this.host, reason: 'cancelled' });
+    if (opts.signal?.aborted)
+      throw new CommandError({ command, exitCode: null, stdout: '', stderr: '', host: this.host, reason: 'cancelled' });
     const c = await this.connect();
     return new Promise<ExecResult>((resolve, reject) => {
-      c.exec(command, (err, stream: ClientChannel) => {
-        if (err) {
-          reject(new HalabError('SSH_EXEC', `cannot run a command on ${this.host}: ${err.message}`));
+      let done = false;
+      let dropped = false;
+      let stream: ClientChannel | undefined;
+      let stdout = '';
+      let stderr = '';
+      let timer: NodeJS.Timeout | undefined;
+      const onClientClose = () => {
+        dropped = true;
+      };
+      const onAbort = () => stop('cancelled');
+      const finish = (err: Error | undefined, r?: ExecResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        c.removeListener('close', onClientClose);
+        if (err) reject(err);
+        else resolve(r!);
+      };
+      // A timeout or a cancel ends the call at once: the channel is told to close, but a host
+      // that stopped answering would never confirm it.
+      const stop = (why: 'timeout' | 'cancelled') => {
+        try {
+          stream?.signal('KILL');
+        } catch {
+          /* older servers */
+        }
+        try {
+          stream?.close();
+        } catch {
+          /* the connection is already gone */
+        }
+        finish(new CommandError({ command, exitCode: null, stdout, stderr, host: this.host, reason: why }));
+      };
+      c.once('close', onClientClose);
+      if (opts.timeoutMs) timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const channelError = (err: Error) =>
+        dropped || !this.client
+          ? this.lost(c, `running \`${shortCommand(command)}\``)
+          : new HalabError('SSH_EXEC', `cannot run a command on ${this.host}: ${err.message}`, {
+              fix: 'check the host with `halab status`',
+            });
+      const onChannel = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return finish(channelError(err));
+        stream = ch;
+        if (done) {
+          // timed out or cancelled while the channel was opening
+          try {
+            ch.close();
+          } catch {
+            /* gone */
+          }
           return;
         }
-        let stdout = '';
-        let stderr = '';
-        let reason: 'timeout' | 'cancelled' | undefined;
         const lineBufs = { stdout: '', stderr: '' };
         const feed = (name: 'stdout' | 'stderr', d: Buffer) => {
-          const s = d.toString();
-          if (name === 'stdout') stdout += s; else stderr += s;
+          const text = d.toString();
+          if (name === 'stdout') stdout += text;
+          else stderr += text;
           if (!opts.onLine) return;
-          lineBufs[name] += s;
+          lineBufs[name] += text;
           let i;
           while ((i = lineBufs[name].indexOf('\n')) >= 0) {
             opts.onLine(lineBufs[name].slice(0, i), name);
             lineBufs[name] = lineBufs[name].slice(i + 1);
           }
         };
-        const stop = (why: 'timeout' | 'cancelled') => {
-          reason = why;
-          try { stream.signal('KILL'); } catch { /* older servers */ }
-          stream.close();
-        };
-        const timer = opts.timeoutMs ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
-        const onAbort = () => stop('cancelled');
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-        stream.on('data', (d: Buffer) => feed('stdout', d));
-        stream.stderr.on('data', (d: Buffer) => feed('stderr', d));
-        stream.on('close', (code: number | null, sig?: string) => {
-          if (timer) clearTimeout(timer);
-          opts.signal?.removeEventListener('abort', onAbort);
+        ch.on('data', (d: Buffer) => feed('stdout', d));
+        ch.stderr.on('data', (d: Buffer) => feed('stderr', d));
+        // a write after the channel closed, say: the 'close' below (or the connection's) decides
+        ch.on('error', () => {});
+        ch.stderr.on('error', () => {});
+        ch.on('close', (code: number | null | undefined, sig?: string) => {
+          if (done) return;
           if (opts.onLine) for (const n of ['stdout', 'stderr'] as const) if (lineBufs[n]) opts.onLine(lineBufs[n], n);
-          const exitCode = typeof code === 'number' ? code : -1;
-          if (reason) {
-            reject(new CommandError({ command, exitCode: null, stdout, stderr, host: this.host, reason }));
-          } else if (code === null || code === undefined) {
-            reject(new CommandError({ command, exitCode: null, stdout, stderr, host: this.host, reason: 'signal', signal: sig }));
-          } else if (exitCode !== 0 && !opts.allowFail) {
-            reject(new CommandError({ command, exitCode, stdout, stderr, host: this.host }));
-          } else {
-            resolve({ command, exitCode, stdout, stderr, durationMs: Date.now() - t0 });
+          if (code === null || code === undefined) {
+            // no exit status: the connection went away, or the command was killed by a signal
+            if (dropped || this.lostWhy.has(c)) return finish(this.lost(c, `running \`${shortCommand(command)}\``));
+            return finish(
+              new CommandError({
+                command,
+                exitCode: null,
+                stdout,
+                stderr,
+                host: this.host,
+                reason: 'signal',
+                signal: sig,
+              }),
+            );
           }
+          if (code !== 0 && !opts.allowFail) {
+            return finish(new CommandError({ command, exitCode: code, stdout, stderr, host: this.host }));
+          }
+          finish(undefined, { command, exitCode: code, stdout, stderr, durationMs: Date.now() - t0 });
         });
-        if (opts.input !== undefined) stream.end(opts.input); else stream.end();
-      });
+        try {
+          if (opts.input !== undefined) ch.end(opts.input);
+          else ch.end();
+        } catch (e) {
+          finish(channelError(e as Error));
+        }
+      };
+      try {
+        c.exec(command, onChannel);
+      } catch (err) {
+        // ssh2 throws synchronously when the connection is no longer writable
+        finish(channelError(err as Error));
+      }
     });
   }
 
   private sftp(): Promise<SFTPWrapper> {
     if (!this.sftpP) {
-      this.sftpP = this.connect().then((c) => new Promise<SFTPWrapper>((resolve, reject) => {
-        c.sftp((err, s) => (err ? reject(new HalabError('SSH_SFTP', `SFTP to ${this.host} failed: ${err.message}`)) : resolve(s)));
-      }));
-      this.sftpP.catch(() => { this.sftpP = undefined; });
+      const p = this.connect().then(
+        (c) =>
+          new Promise<SFTPWrapper>((resolve, reject) => {
+            const fail = (err: Error) =>
+              reject(new HalabError('SSH_SFTP', `SFTP to ${this.host} failed: ${err.message}`));
+            try {
+              c.sftp((err, s) => {
+                if (err) return fail(err);
+                // a malformed packet from the server is emitted as 'error' (then the session is
+                // destroyed and every pending request fails): forget the session
+                const forget = () => {
+                  if (this.sftpP === p) this.sftpP = undefined;
+                };
+                s.on('error', forget);
+                s.on('close', forget);
+                resolve(s);
+              });
+            } catch (err) {
+              fail(err as Error);
+            }
+          }),
+      );
+      this.sftpP = p;
+      p.catch(() => {
+        if (this.sftpP === p) this.sftpP = undefined;
+      });
     }
     return this.sftpP;
   }
 
+  /**
+   * Write a file atomically (temp file, chmod, rename) with `mode`.
+   *
+   * Errors: HalabError SSH_SFTP (the server refused or failed a step, or the session broke), and
+   * connect's errors.
+   */
   async upload(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const s = await this.sftp();
     const tmp = `${remotePath}.halab-tmp`;
     const call = (fn: (cb: (err?: Error | null) => void) => void, what: string) =>
-      new Promise<void>((resolve, reject) => fn((err) => (err ? reject(new HalabError('SSH_SFTP', `SFTP ${what} ${remotePath} on ${this.host} failed: ${err.message}`, {
-        fix: 'check that the parent directory exists on the host',
-      })) : resolve())));
+      new Promise<void>((resolve, reject) => {
+        const fail = (err: Error) =>
+          reject(
+            new HalabError('SSH_SFTP', `SFTP ${what} ${remotePath} on ${this.host} failed: ${err.message}`, {
+              fix: 'check that the parent directory exists on the host',
+            }),
+          );
+        // a malformed reply breaks the session without calling back the request it answered:
+        // the session's own 'error' / 'close' ends the call then
+        const broken = (err?: Error) => {
+          off();
+          fail(err instanceof Error ? err : new Error('the SFTP session closed'));
+        };
+        const off = () => {
+          s.removeListener('error', broken);
+          s.removeListener('close', broken);
+        };
+        s.on('error', broken);
+        s.on('close', broken);
+        try {
+          fn((err) => {
+            off();
+            if (err) fail(err);
+            else resolve();
+          });
+        } catch (err) {
+          off();
+          fail(err as Error);
+        }
+      });
     await call((cb) => s.writeFile(tmp, content, { mode }, cb), 'write of');
     await call((cb) => s.chmod(tmp, mode, cb), 'chmod of');
     // rename(2) replaces the target atomically: posix-rename@openssh.com where the server has it,
@@ -181,10 +278,23 @@ export class SshRemote implements Remote {
     }
   }
 
+  /** Close the connection (waits up to 1 s for it to go). Never throws. */
   async close(): Promise<void> {
     const c = this.client;
     this.client = undefined;
     this.sftpP = undefined;
-    if (c) await new Promise<void>((resolve) => { c.once('close', () => resolve()); c.end(); setTimeout(resolve, 1000).unref(); });
+    if (c)
+      await new Promise<void>((resolve) => {
+        c.once('close', () => resolve());
+        try {
+          c.end();
+        } catch {
+          c.destroy();
+        }
+        setTimeout(() => {
+          c.destroy();
+          resolve();
+        }, 1000).unref();
+      });
   }
 }

@@ -1,33 +1,34 @@
+// s6 (Debian's `s6`) as a lab host's service manager. This is the only file that knows s6:
+// one s6-svscan per host is the host's PID 1 (the provider starts it with bootScript()),
+// definitions live in /etc/halab/sv/NAME (copied to the scan directory /run/halab/service at
+// boot), logs go to /var/log/halab/NAME/current (s6-log), and every exit is appended to
+// /var/log/halab/NAME.exits by the finish script (restart counts).
 import type { ServiceStatus } from '../api/types.ts';
 import { HalabError } from '../errors.ts';
 import type { Remote } from '../exec/types.ts';
 import { shq } from '../exec/types.ts';
+import { checksumScript, parseChecksums, sha256, staleFiles, syncFiles } from './files.ts';
+import type { EnsureResult, FileSpec, ServiceAction, ServiceCheck, ServiceDef, ServiceManager } from './services.ts';
 
-/**
- * Services on a lab host are supervised by s6 (Debian's `s6`): one s6-svscan per host is the
- * host's PID 1, definitions live in /etc/halab/sv/NAME (copied to the scan directory
- * /run/halab/service at boot), logs go to /var/log/halab/NAME/current (s6-log), and every exit
- * is appended to /var/log/halab/NAME.exits by the finish script (restart counts).
- */
-export const SV_DIR = '/etc/halab/sv';
-export const SCAN_DIR = '/run/halab/service';
-export const LOG_DIR = '/var/log/halab';
+export type { EnsureResult, FileSpec, ServiceCheck, ServiceDef, ServiceManager } from './services.ts';
 
-export interface ServiceDef {
-  name: string;
-  /** argv of the daemon (exec'd by the run script, stderr folded into the log). */
-  command: string[];
-  /** Shell lines run before exec (mkdir, chmod...). */
-  prepare?: string[];
-  env?: Record<string, string>;
-  /** Create the service but keep it down until started. */
-  down?: boolean;
+const SV_DIR = '/etc/halab/sv';
+const SCAN_DIR = '/run/halab/service';
+const LOG_DIR = '/var/log/halab';
+/** What each service was last (re)started with: sha256 of its definition and inputs. */
+const APPLIED_DIR = '/etc/halab/sv-applied';
+/** How long a service-state read may take before the host counts as not answering. */
+export const STATUS_TIMEOUT_MS = 10_000;
+/** The host's PID 1 script (the provider execs it in the host's new PID namespace). */
+export const BOOT_SCRIPT = '/etc/halab/boot';
+
+function checkName(name: string) {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new HalabError('BAD_SERVICE', `bad service name ${name}`);
 }
 
-export interface FileSpec { path: string; content: string; mode: number }
-
+/** The files of an s6 service definition (pure): run, finish, log/run, and down if defined down. */
 export function serviceFiles(def: ServiceDef): FileSpec[] {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name)) throw new HalabError('BAD_SERVICE', `bad service name ${def.name}`);
+  checkName(def.name);
   const dir = `${SV_DIR}/${def.name}`;
   const env = Object.entries(def.env ?? {}).map(([k, v]) => `export ${k}=${shq(v)}`);
   const run = [
@@ -60,6 +61,48 @@ export function serviceFiles(def: ServiceDef): FileSpec[] {
   return files;
 }
 
+/** Scripts every boot runs before s6 starts the services (ServiceManager.ensureBootTask). */
+const BOOT_TASKS = '/etc/halab/boot.d';
+const BOOT_LOG = `${LOG_DIR}/boot.log`;
+
+/**
+ * The host's PID 1 (ownProc, the default: netns hosts) or the supervisor a VM's init starts
+ * (ownProc false: the qemu provider's image): mounts its own /proc, runs the boot tasks, copies every defined service into
+ * the scan dir, execs s6-svscan. On a power-on the /proc mounted at the previous boot belongs to
+ * the dead PID namespace: util-linux's `umount` cannot even read its mount table then, so the
+ * bare umount2(2) system call (syscall 166 on x86_64, through perl-base, which Debian always
+ * has) takes it off first, or a new /proc would be stacked on a stale one.
+ */
+export function bootScript(o: { ownProc?: boolean } = {}): string {
+  const ownProc = o.ownProc ?? true;
+  return [
+    '#!/bin/sh',
+    ownProc
+      ? '# PID 1 of this lab host (started by halab in a new PID namespace).'
+      : "# The lab's supervisor (started by the VM's init, which owns /proc).",
+    ...(ownProc
+      ? [
+          `umount -l /proc 2>/dev/null || perl -e '$p = "/proc"; syscall(166, $p, 2)' 2>/dev/null`,
+          'mount -t proc -o nosuid,nodev,noexec proc /proc',
+        ]
+      : []),
+    `mkdir -p ${LOG_DIR}`,
+    `for t in ${BOOT_TASKS}/*; do [ -x "$t" ] && { echo "$(date +%s.%N) $t"; "$t"; } >>${BOOT_LOG} 2>&1; done`,
+    `rm -rf ${SCAN_DIR} && mkdir -p ${SCAN_DIR} ${LOG_DIR}`,
+    `for d in ${SV_DIR}/*; do [ -x "$d/run" ] && cp -a "$d" ${SCAN_DIR}/; done`,
+    `exec s6-svscan ${SCAN_DIR}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Everything a provider writes on a new host before it boots it (pure): the boot script and the
+ * definitions of the services that must run from the first second (sshd).
+ */
+export function hostInitFiles(services: ServiceDef[]): FileSpec[] {
+  return [{ path: BOOT_SCRIPT, content: bootScript(), mode: 0o755 }, ...services.flatMap(serviceFiles)];
+}
+
 /** Shell that installs a service definition into the live scan directory and tells s6 to pick it up. */
 export function activateScript(name: string, restart: boolean): string {
   const live = `${SCAN_DIR}/${name}`;
@@ -69,6 +112,7 @@ export function activateScript(name: string, restart: boolean): string {
     `if [ -d ${live} ]; then`,
     // refresh the scripts in place (s6-supervise keeps its supervise/ state)
     `  cp ${SV_DIR}/${name}/run ${SV_DIR}/${name}/finish ${live}/ && cp ${SV_DIR}/${name}/log/run ${live}/log/run`,
+    `  if [ -f ${SV_DIR}/${name}/down ]; then touch ${live}/down; else rm -f ${live}/down; fi`,
     restart ? `  s6-svc -r ${live}` : `  true`,
     `else`,
     `  cp -a ${SV_DIR}/${name} ${SCAN_DIR}/.${name}.tmp && mv ${SCAN_DIR}/.${name}.tmp ${live}`,
@@ -79,55 +123,158 @@ export function activateScript(name: string, restart: boolean): string {
   ].join('\n');
 }
 
-export class Supervisor {
+/** Shell that stops a service, takes it out of s6's scan dir and deletes its definition. */
+export function removeScript(name: string): string {
+  checkName(name);
+  const live = `${SCAN_DIR}/${name}`;
+  const gone = `${SCAN_DIR}/.${name}.removed`;
+  return [
+    `rm -rf ${SV_DIR}/${name} ${APPLIED_DIR}/${name}`,
+    `if [ -d ${live} ]; then`,
+    `  rm -rf ${gone} && mv ${live} ${gone}`,
+    `  s6-svc -dx ${gone} 2>/dev/null; s6-svc -dx ${gone}/log 2>/dev/null`,
+    `  s6-svwait -D -t 10000 ${gone} 2>/dev/null; sleep 1`,
+    `  rm -rf ${gone}`,
+    `  s6-svscanctl -a ${SCAN_DIR}`,
+    `fi`,
+  ].join('\n');
+}
+
+/** sha256 of what a service runs: its s6 files and its inputs (path, mode, content). */
+export function fingerprint(def: ServiceDef, inputs: FileSpec[] = []): string {
+  const parts = [...serviceFiles(def), ...inputs].map((f) => `${f.path}\n${f.mode.toString(8)}\n${sha256(f.content)}`);
+  return sha256(parts.join('\0'));
+}
+
+/** Shell that prints what check() needs: the applied stamp, the live dir, s6-svstat, input checksums. */
+export function checkScript(name: string, inputPaths: string[]): string {
+  const live = `${SCAN_DIR}/${name}`;
+  return [
+    `echo "applied $(head -c 64 ${APPLIED_DIR}/${name} 2>/dev/null)"`,
+    `echo "defined $(test -x ${SV_DIR}/${name}/run && echo yes)"`,
+    `echo "svstat $(test -d ${live} && s6-svstat -o up,pid,wantedup ${live} 2>/dev/null)"`,
+    ...(inputPaths.length ? [checksumScript(inputPaths)] : []),
+  ].join('\n');
+}
+
+/** Parse checkScript's output against the wanted definition and inputs (pure). */
+export function parseCheck(text: string, def: ServiceDef, inputs: FileSpec[] = []): ServiceCheck {
+  const get = (k: string) => new RegExp(`^${k} ?(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
+  const [up, pid, wanted] = get('svstat').split(/\s+/);
+  const live = up === 'true' || up === 'false';
+  const st = {
+    up: up === 'true',
+    wantedUp: wanted === 'true',
+    pid: up === 'true' && Number(pid) > 0 ? Number(pid) : undefined,
+  };
+  if (get('defined') !== 'yes' || !live) return { state: 'absent', ...st };
+  const inputsStale = staleFiles(inputs, parseChecksums(text)).length > 0;
+  const current = get('applied') === fingerprint(def, inputs) && !inputsStale;
+  return { state: current ? 'current' : 'changed', ...st };
+}
+
+/** One host's s6, driven over SSH (or any Remote). */
+export class Supervisor implements ServiceManager {
   constructor(private readonly remote: Remote) {}
 
-  /** Write (or rewrite) a service and make it live; `restart` restarts it if it already ran. */
-  async install(def: ServiceDef, opts: { restart?: boolean } = {}): Promise<void> {
-    const files = serviceFiles(def);
-    await this.remote.exec(`mkdir -p ${SV_DIR}/${def.name}/log`);
-    for (const f of files) await this.remote.upload(f.path, f.content, f.mode);
-    await this.remote.exec(activateScript(def.name, opts.restart ?? false));
-  }
-
-  /**
-   * Idempotent install: writes and activates the service only if its run script differs from
-   * what the host has (or it is not live yet); restarts it when it changed.
-   */
-  async ensure(def: ServiceDef): Promise<'installed' | 'updated' | 'unchanged'> {
-    const want = serviceFiles(def).find((f) => f.path.endsWith('/run') && !f.path.endsWith('/log/run'))!.content;
-    const r = await this.remote.exec(`cat ${SV_DIR}/${def.name}/run 2>/dev/null; echo '@@halab@@'; test -d ${SCAN_DIR}/${def.name} && echo LIVE`, { allowFail: true });
-    const [have, rest = ''] = r.stdout.split('@@halab@@\n');
-    const live = rest.trim() === 'LIVE';
-    if (live && have === want) return 'unchanged';
-    await this.install(def, { restart: live });
-    return live ? 'updated' : 'installed';
-  }
-
   private dir(name: string) {
+    checkName(name);
     return `${SCAN_DIR}/${name}`;
   }
 
-  async start(name: string) { await this.remote.exec(`s6-svc -u ${this.dir(name)}`); }
-  async stop(name: string, waitMs = 10_000) {
-    await this.remote.exec(`s6-svc -d ${this.dir(name)} && s6-svwait -D -t ${waitMs} ${this.dir(name)}`);
+  /** Write (or rewrite) a service and make it live; `restart` restarts it if it already ran. */
+  private async install(def: ServiceDef, inputs: FileSpec[], restart: boolean): Promise<void> {
+    await syncFiles(this.remote, inputs);
+    await this.remote.exec(`mkdir -p ${SV_DIR}/${def.name}/log ${APPLIED_DIR} && rm -f ${SV_DIR}/${def.name}/down`);
+    for (const f of serviceFiles(def)) await this.remote.upload(f.path, f.content, f.mode);
+    await this.remote.upload(`${APPLIED_DIR}/${def.name}`, `${fingerprint(def, inputs)}\n`, 0o644);
+    await this.remote.exec(activateScript(def.name, restart));
   }
-  /** Stop restarting it: the running process is left alone, but once it dies it stays down (s6-svc -O). */
-  async once(name: string) { await this.remote.exec(`s6-svc -O ${this.dir(name)}`); }
-  async restart(name: string) { await this.remote.exec(`s6-svc -r ${this.dir(name)}`); }
-  /** Send a signal (e.g. KILL); s6 restarts the service unless it is wanted down. */
+
+  async check(def: ServiceDef, inputs: FileSpec[] = []): Promise<ServiceCheck> {
+    const r = await this.remote.exec(
+      checkScript(
+        def.name,
+        inputs.map((f) => f.path),
+      ),
+      { timeoutMs: 15_000 },
+    );
+    return parseCheck(r.stdout, def, inputs);
+  }
+
+  async ensure(def: ServiceDef, inputs: FileSpec[] = []): Promise<EnsureResult> {
+    const c = await this.check(def, inputs);
+    if (c.state === 'current') {
+      if (c.wantedUp || def.down) return 'unchanged';
+      await this.start(def.name);
+      return 'started';
+    }
+    await this.install(def, inputs, c.state === 'changed' && c.up);
+    if (c.state === 'changed' && !c.wantedUp && !def.down) await this.start(def.name);
+    return c.state === 'absent' ? 'installed' : 'updated';
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.remote.exec(removeScript(name), { timeoutMs: 30_000 });
+  }
+
+  command(name: string | string[], action: ServiceAction, waitMs = 20_000): string {
+    const dirs = (Array.isArray(name) ? name : [name]).map((n) => this.dir(n));
+    const each = (flags: string) => dirs.map((d) => `s6-svc ${flags} ${d}`).join(' && ');
+    const wait = `s6-svwait -D -t ${waitMs} ${dirs.join(' ')}`;
+    switch (action) {
+      case 'start':
+        return each('-u');
+      case 'stop':
+        return `${each('-d')} && ${wait}`;
+      case 'kill':
+        // -O: do not restart it once it exits (no SIGTERM first), then SIGKILL: a crash, kept down
+        return `${each('-O')} && ${each('-k')} && ${wait}`;
+      case 'restart':
+        return each('-r');
+    }
+  }
+
+  logPath(name: string): string {
+    checkName(name);
+    return `${LOG_DIR}/${name}/current`;
+  }
+
+  async ensureBootTask(name: string, script: string): Promise<boolean> {
+    checkName(name);
+    return (await syncFiles(this.remote, [{ path: `${BOOT_TASKS}/${name}`, content: script, mode: 0o755 }])).length > 0;
+  }
+
+  bootLogPath(): string {
+    return BOOT_LOG;
+  }
+
+  async start(name: string) {
+    await this.remote.exec(this.command(name, 'start'));
+  }
+  async stop(name: string, waitMs = 10_000) {
+    await this.remote.exec(this.command(name, 'stop', waitMs), { timeoutMs: waitMs + 10_000 });
+  }
+  async kill(name: string, waitMs = 10_000) {
+    await this.remote.exec(this.command(name, 'kill', waitMs), { timeoutMs: waitMs + 10_000 });
+  }
+  async once(name: string) {
+    await this.remote.exec(`s6-svc -O ${this.dir(name)}`);
+  }
+  async restart(name: string) {
+    await this.remote.exec(this.command(name, 'restart'));
+  }
   async signal(name: string, sig: 'KILL' | 'TERM' | 'STOP' | 'CONT' | 'HUP') {
     const flag = { KILL: '-k', TERM: '-t', STOP: '-p', CONT: '-c', HUP: '-h' }[sig];
     await this.remote.exec(`s6-svc ${flag} ${this.dir(name)}`);
   }
 
-  /** Wait until s6 reports the service up (the process exists; readiness is the caller's job). */
   async waitUp(name: string, timeoutMs = 10_000) {
     await this.remote.exec(`s6-svwait -u -t ${timeoutMs} ${this.dir(name)}`, { timeoutMs: timeoutMs + 5000 });
   }
 
   async status(): Promise<ServiceStatus[]> {
-    const r = await this.remote.exec(statusScript(), { timeoutMs: 10_000 });
+    const r = await this.remote.exec(statusScript(), { timeoutMs: STATUS_TIMEOUT_MS });
     return parseStatus(r.stdout);
   }
 }
@@ -149,11 +296,12 @@ export function parseStatus(text: string): ServiceStatus[] {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 6 || !f[0]) continue;
-    const [name, up, pid, updownfor, , exits] = f as [string, string, string, string, string, string];
+    const [name, up, pid, updownfor, wanted, exits] = f as [string, string, string, string, string, string];
     const isUp = up === 'true';
     out.push({
       name,
       up: isUp,
+      wantedUp: wanted === 'true',
       pid: isUp && Number(pid) > 0 ? Number(pid) : undefined,
       uptimeS: isUp ? Number(updownfor) : undefined,
       // the first start is not a restart: every exit while wanted up is followed by one

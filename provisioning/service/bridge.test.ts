@@ -13,7 +13,10 @@ import { fakeEngine } from './fake-engine.testutil.ts';
 let bridge: Bridge;
 let base = '';
 
-function http(path: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function http(
+  path: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(`${base}${path}`, { method: o.method ?? 'GET', headers: o.headers }, (res) => {
       let body = '';
@@ -62,9 +65,17 @@ describe('halab ui bridge', () => {
     const r = await http('/api/ping');
     expect(r.status).toBe(401);
     expect(JSON.parse(r.body)).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
-    const c = await http('/api/call/listLabs', { method: 'POST', body: '[]', headers: { 'content-type': 'application/json' } });
+    const c = await http('/api/call/listLabs', {
+      method: 'POST',
+      body: '[]',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(c.status).toBe(401);
-    const wrong = await http('/api/call/listLabs', { method: 'POST', body: '[]', headers: { authorization: 'Bearer nope' } });
+    const wrong = await http('/api/call/listLabs', {
+      method: 'POST',
+      body: '[]',
+      headers: { authorization: 'Bearer nope' },
+    });
     expect(wrong.status).toBe(401);
   });
 
@@ -95,14 +106,29 @@ describe('halab ui bridge', () => {
   it('with the token: calls get replies, malformed messages get BAD_INPUT, events arrive after ready', async () => {
     const { status, ws } = await upgrade(`?token=${bridge.token}`, { origin: base });
     expect(status).toBe(101);
-    const msgs: { type: string; id?: number; ok?: boolean; value?: unknown; error?: { code: string }; events?: { type: string }[] }[] = [];
+    const msgs: {
+      type: string;
+      id?: number;
+      ok?: boolean;
+      value?: unknown;
+      error?: { code: string };
+      events?: { type: string }[];
+    }[] = [];
     ws!.on('message', (d) => msgs.push(JSON.parse(d.toString())));
-    const until = async (f: () => boolean) => { for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10)); };
+    const until = async (f: () => boolean) => {
+      for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
     ws!.send(JSON.stringify({ type: 'ready' }));
     ws!.send(JSON.stringify({ id: 1, method: 'providers', args: [] }));
     ws!.send('not json');
     ws!.send(JSON.stringify({ id: 2, method: 'status', args: ['../etc'] }));
-    ws!.send(JSON.stringify({ id: 3, method: 'up', args: [{ name: 'lab1', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2 }] }));
+    ws!.send(
+      JSON.stringify({
+        id: 3,
+        method: 'up',
+        args: [{ name: 'lab1', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2 }],
+      }),
+    );
     await until(() => msgs.some((m) => m.type === 'events' && m.events!.some((e) => e.type === 'run:end')));
     expect(msgs.find((m) => m.id === 1)).toMatchObject({ ok: true, value: [{ name: 'netns' }] });
     expect(msgs.find((m) => m.id === null)).toMatchObject({ ok: false, error: { code: 'BAD_INPUT' } });

@@ -3,16 +3,18 @@
 // fragment (#token=..., never sent in a request by the browser), guards every /api route and
 // the WebSocket upgrade: without it, 401. Host and Origin are checked too (DNS rebinding).
 //
-// Protocol (JSON text frames):
+// Protocol (JSON text frames; the types are BridgeRequest and BridgeMessage in api/lab-api.ts):
 //   client -> server  { "id": 1, "method": "status", "args": ["halab"] }   |  { "type": "ready" }
 //   server -> client  { "type": "reply", "id": 1, "ok": true, "value": ... } | { ..., "ok": false, "error": ErrorInfo }
 //                     { "type": "events", "events": LabEvent[] }
+// HTTP: POST /api/call/<method> with the JSON array of arguments answers a LabReply.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { BridgeMessage, LabReply } from '../api/lab-api.ts';
 import type { ErrorInfo } from '../api/types.ts';
 import type { LabService } from './service.ts';
 
@@ -40,16 +42,31 @@ export interface Bridge {
 }
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
-  '.woff2': 'font/woff2', '.woff': 'font/woff', '.ttf': 'font/ttf', '.map': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+  '.woff': 'font/woff',
+  '.ttf': 'font/ttf',
+  '.map': 'application/json',
 };
 
 /** The page's Content-Security-Policy: nothing but this origin; no inline script, no eval. */
 export function contentSecurityPolicy(host: string): string {
   return [
-    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
-    "font-src 'self' data:", `connect-src 'self' ws://${host}`, "object-src 'none'", "base-uri 'none'", "form-action 'none'",
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    `connect-src 'self' ws://${host}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
     "frame-ancestors 'none'",
   ].join('; ');
 }
@@ -90,13 +107,21 @@ function originOk(req: IncomingMessage): boolean {
   return o === undefined || o === `http://${req.headers.host}`;
 }
 
-function sendJson(res: ServerResponse, code: number, body: unknown) {
-  res.writeHead(code, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+function sendJson(res: ServerResponse, code: number, body: LabReply) {
+  res.writeHead(code, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
   res.end(JSON.stringify(body));
 }
 
 function unauthorized(): ErrorInfo {
-  return { code: 'UNAUTHORIZED', message: 'missing or wrong token', fix: 'open the URL that `halab ui` printed (it carries #token=...)' };
+  return {
+    code: 'UNAUTHORIZED',
+    message: 'missing or wrong token',
+    fix: 'open the URL that `halab ui` printed (it carries #token=...)',
+  };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -129,7 +154,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     }
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(path === '/index.html' ? 'the renderer is not built: run `npm run build`\n' : 'not found\n');
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end(path === '/index.html' ? 'the renderer is not built: run `npm run build`\n' : 'not found\n');
       return;
     }
     res.writeHead(200, {
@@ -147,7 +174,8 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
 
   async function serveApi(req: IncomingMessage, res: ServerResponse, path: string) {
     if (!sameToken(requestToken(req), token)) return sendJson(res, 401, { ok: false, error: unauthorized() });
-    if (!originOk(req)) return sendJson(res, 403, { ok: false, error: { code: 'FORBIDDEN', message: 'cross-origin request refused' } });
+    if (!originOk(req))
+      return sendJson(res, 403, { ok: false, error: { code: 'FORBIDDEN', message: 'cross-origin request refused' } });
     if (path === '/api/ping') return sendJson(res, 200, { ok: true, value: 'halab' });
     const m = /^\/api\/call\/([A-Za-z]+)$/.exec(path);
     if (m && req.method === 'POST') {
@@ -155,7 +183,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       try {
         args = JSON.parse((await readBody(req)) || '[]');
       } catch {
-        return sendJson(res, 400, { ok: false, error: { code: 'BAD_INPUT', message: 'the body must be a JSON array of arguments' } });
+        return sendJson(res, 400, {
+          ok: false,
+          error: { code: 'BAD_INPUT', message: 'the body must be a JSON array of arguments' },
+        });
       }
       const session = o.service.openSession(() => {});
       try {
@@ -186,7 +217,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const refuse = (code: number, text: string) => {
-      socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+      socket.end(
+        `HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`,
+      );
     };
     if (!hostOk(req)) return refuse(421, 'Misdirected Request');
     if (path !== WS_PATH) return refuse(404, 'Not Found');
@@ -196,7 +229,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   });
 
   function connection(ws: WebSocket) {
-    const send = (msg: unknown) => {
+    const send = (msg: BridgeMessage) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
     const session = o.service.openSession((events) => send({ type: 'events', events }));
@@ -207,7 +240,12 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         msg = JSON.parse(data.toString()) as typeof msg;
         if (!msg || typeof msg !== 'object') throw new Error('not an object');
       } catch {
-        send({ type: 'reply', id: null, ok: false, error: { code: 'BAD_INPUT', message: 'messages are JSON objects' } });
+        send({
+          type: 'reply',
+          id: null,
+          ok: false,
+          error: { code: 'BAD_INPUT', message: 'messages are JSON objects' },
+        });
         return;
       }
       if (msg.type === 'ready') return session.ready();

@@ -6,14 +6,21 @@ import { HalabError } from '../errors.ts';
 
 export interface DrillsModule {
   listDrills(): DrillInfo[];
-  runDrill(lab: LabHandle, name: string, o: {
-    emit(e: DrillEvent): void;
-    stepwise?: boolean;
-    waitForContinue?: () => Promise<void>;
-    signal?: AbortSignal;
-  }): Promise<DrillResult>;
+  runDrill(
+    lab: LabHandle,
+    name: string,
+    o: {
+      emit(e: DrillEvent): void;
+      stepwise?: boolean;
+      waitForContinue?: () => Promise<void>;
+      signal?: AbortSignal;
+    },
+  ): Promise<DrillResult>;
   listReports(labDir: string): Promise<ReportInfo[]>;
-  readReport(labDir: string, runId: string): Promise<{ result: DrillResult; markdown: string; svg: string; html: string }>;
+  readReport(
+    labDir: string,
+    runId: string,
+  ): Promise<{ result: DrillResult; markdown: string; svg: string; html: string }>;
 }
 
 let cached: Promise<DrillsModule> | undefined;

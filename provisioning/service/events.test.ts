@@ -44,7 +44,12 @@ describe('EventChannel', () => {
     ch.push({ type: 'terminal:data', id: 't', data: 'cd' });
     ch.push({ type: 'terminal:data', id: 'u', data: 'x' });
     vi.advanceTimersByTime(15);
-    expect(sent).toEqual([[{ type: 'terminal:data', id: 't', data: 'abcd' }, { type: 'terminal:data', id: 'u', data: 'x' }]]);
+    expect(sent).toEqual([
+      [
+        { type: 'terminal:data', id: 't', data: 'abcd' },
+        { type: 'terminal:data', id: 'u', data: 'x' },
+      ],
+    ]);
   });
 
   it('a full queue drops the oldest log lines first and says so once ready', () => {

@@ -26,7 +26,10 @@ export class EventChannel {
   private readonly termMs: number;
   private readonly maxQueue: number;
 
-  constructor(private readonly send: (batch: LabEvent[]) => void, o: ChannelOptions = {}) {
+  constructor(
+    private readonly send: (batch: LabEvent[]) => void,
+    o: ChannelOptions = {},
+  ) {
     this.logMs = o.logFlushMs ?? 100;
     this.termMs = o.terminalFlushMs ?? 15;
     this.maxQueue = o.maxQueue ?? 5000;
@@ -58,7 +61,13 @@ export class EventChannel {
     if (this.closed || this.isReady) return;
     this.isReady = true;
     if (this.dropped) {
-      this.buf.unshift({ type: 'error', error: { code: 'EVENTS_DROPPED', message: `${this.dropped} log events were dropped before the window was ready` } });
+      this.buf.unshift({
+        type: 'error',
+        error: {
+          code: 'EVENTS_DROPPED',
+          message: `${this.dropped} log events were dropped before the window was ready`,
+        },
+      });
     }
     this.flush();
   }

@@ -51,7 +51,13 @@ describe('LabService', () => {
   });
 
   it('an engine error crosses as ErrorInfo (code, message, fix)', async () => {
-    const svc = createLabService(fakeEngine({ status: async () => { throw Object.assign(new Error('boom'), { stack: 'Error: boom\n    at secret.ts:1:1' }); } }));
+    const svc = createLabService(
+      fakeEngine({
+        status: async () => {
+          throw Object.assign(new Error('boom'), { stack: 'Error: boom\n    at secret.ts:1:1' });
+        },
+      }),
+    );
     const r = await svc.openSession(() => {}).call('status', ['lab1']);
     expect(r).toEqual({ ok: false, error: { code: 'INTERNAL', message: 'boom' } });
   });
@@ -75,6 +81,30 @@ describe('LabService', () => {
     expect((await svc.checkSpec({ ...wizard, apiserverEtcd: 'local' })).spec?.apiserverEtcd).toBe('local');
   });
 
+  it('checkSpec refuses what the plan checks refuse: a timer the bootstrap ignores, a version that does not exist (issue 11)', async () => {
+    const { planChecks } = await import('../engine/plan-checks.ts');
+    const svc = createLabService(
+      fakeEngine({
+        planChecks: (spec) =>
+          planChecks(spec, {
+            availability: async (version) => ({ version, state: 'cached', detail: `Kubernetes ${version}: cached` }),
+          }),
+      }),
+    );
+    const r = await svc.checkSpec({ ...wizard, bootstrap: 'fast', timers: { nodeStatusUpdateFrequencyS: 2 } });
+    expect(r.spec).toBeUndefined();
+    expect(r.issues.filter((i) => i.severity === 'error').map((i) => i.path)).toEqual([
+      'timers.nodeStatusUpdateFrequencyS',
+    ]);
+    expect(r.plan?.binaries?.state).toBe('cached');
+    expect((await svc.checkSpec(wizard)).spec).toBeDefined();
+    await expect(
+      svc.up({ ...wizard, bootstrap: 'fast', timers: { nodeStatusUpdateFrequencyS: 2 } }),
+    ).rejects.toMatchObject({
+      code: 'SPEC_INVALID',
+    });
+  });
+
   it('up resolves with the run id once the run started, streams events, refuses a second run on the lab', async () => {
     const eng = fakeEngine();
     const svc = createLabService(eng);
@@ -90,12 +120,16 @@ describe('LabService', () => {
     await expect(svc.down('lab1')).resolves.toEqual({ runId: 'down1' });
   });
 
-  it('resume runs up again with the lab\'s recorded spec; an unknown lab is NO_LAB', async () => {
+  it("resume runs up again with the lab's recorded spec; an unknown lab is NO_LAB", async () => {
     const eng = fakeEngine();
     const svc = createLabService(eng);
     await expect(svc.resume('lab9')).rejects.toMatchObject({ code: 'NO_LAB' });
     const { defaultSpec } = await import('../spec/schema.ts');
-    (eng as unknown as { states: Map<string, unknown> }).states.set('lab9', { name: 'lab9', spec: defaultSpec('lab9'), phase: 'interrupted' });
+    (eng as unknown as { states: Map<string, unknown> }).states.set('lab9', {
+      name: 'lab9',
+      spec: defaultSpec('lab9'),
+      phase: 'interrupted',
+    });
     await expect(svc.resume('lab9')).resolves.toEqual({ runId: 'run1', lab: 'lab9' });
     expect(eng.calls).toEqual(['up lab9']);
   });
@@ -119,7 +153,13 @@ describe('LabService', () => {
   });
 
   it('a run that fails before it starts rejects the call', async () => {
-    const svc = createLabService(fakeEngine({ up: async () => { throw Object.assign(new Error('missing prerequisites'), { code: 'PREREQUISITES' }); } }));
+    const svc = createLabService(
+      fakeEngine({
+        up: async () => {
+          throw Object.assign(new Error('missing prerequisites'), { code: 'PREREQUISITES' });
+        },
+      }),
+    );
     await expect(svc.up(wizard)).rejects.toThrow(/missing prerequisites/);
     // and the lab is not left busy
     await expect(svc.down('lab1')).resolves.toBeDefined();
@@ -140,7 +180,9 @@ describe('LabService', () => {
 
   it('snapshots: unreachable masters become bad rows with the reason', async () => {
     const svc = createLabService(fakeEngine());
-    expect(await svc.snapshots('lab1')).toEqual([{ master: 'm3', file: '', sizeBytes: 0, ageS: 0, status: 'bad', error: 'cannot list: m3 is powered off' }]);
+    expect(await svc.snapshots('lab1')).toEqual([
+      { master: 'm3', file: '', sizeBytes: 0, ageS: 0, status: 'bad', error: 'cannot list: m3 is powered off' },
+    ]);
     expect(await svc.takeSnapshot('lab1')).toMatchObject({ master: 'm2', status: 'good', revision: 5 });
   });
 
@@ -163,7 +205,13 @@ describe('LabService', () => {
     shell.emitData(e.subarray(0, 1));
     shell.emitData(e.subarray(1));
     await new Promise((res) => setTimeout(res, 10));
-    expect(a.flat().filter((x) => x.type === 'terminal:data').map((x) => (x as { data: string }).data).join('')).toBe('m1\r\né');
+    expect(
+      a
+        .flat()
+        .filter((x) => x.type === 'terminal:data')
+        .map((x) => (x as { data: string }).data)
+        .join(''),
+    ).toBe('m1\r\né');
     expect(b.flat().filter((e) => e.type === 'terminal:data')).toEqual([]);
     await sa.call('terminalInput', [id, 'hostname\r']);
     await sa.call('resizeTerminal', [id, 100, 30]);

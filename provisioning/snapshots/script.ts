@@ -11,6 +11,14 @@
 //                           inspection and never counted, so the last good one always stays
 //   loop                    every INTERVAL s: save schedule, prune (the etcd-snapshot service)
 //
+// A snapshot is saved only from a member that is part of a quorum: etcdctl snapshot save reads
+// the member's own database, and a member cut off from the others keeps answering with what it
+// had (issue 11, case 3: an isolated m2 wrote 8 snapshots 70 revisions behind, all "good"). So
+// save first does a linearizable read through the same member (it needs the leader and a
+// majority to confirm the read index): if it fails, nothing is saved (exit 3, "not part of a
+// quorum"); if it works, the cluster's revision it returned is recorded as clusterRevision, and
+// the snapshot, taken after it, contains at least that revision.
+//
 // "Good" means BOTH checks pass:
 //   1. the sha256 trailer: the Maintenance.Snapshot stream ends with the sha256 of the database,
 //      which etcdctl writes into the file; `etcdctl snapshot restore` refuses a file whose
@@ -37,6 +45,8 @@ export interface SnapshotScriptOptions {
   key: string;
   /** Refuse to save unless DIR is a mountpoint (default true; tests on a plain directory turn it off). */
   requireMount?: boolean;
+  /** How long the quorum check (a linearizable read) may take, s (default 5). */
+  quorumTimeoutS?: number;
 }
 
 /** File name pattern of a snapshot (UTC timestamp, sorts chronologically). */
@@ -68,6 +78,25 @@ origin_of() {
   sed -n 's/^{"v":1,"file":"[^"]*","master":"[^"]*","origin":"\([a-z]*\)".*/\1/p' "$1.json" 2>/dev/null
 }
 
+# the cluster revision a quorum confirmed when FILE was saved (empty when not recorded)
+quorum_of() {
+  sed -n 's/.*"clusterRevision":\([0-9]*\).*/\1/p' "$1.json" 2>/dev/null
+}
+
+# the cluster's revision, read through our member with a linearizable read (it needs the leader
+# and a majority); prints it, or the reason on stderr and fails when the member has no quorum
+quorum_revision() {
+  qout=$("$ETCDCTL" --endpoints="$ENDPOINT" --cacert="$CACERT" --cert="$CERT" --key="$KEY" \
+      --dial-timeout=2s --command-timeout="$QUORUM_TIMEOUT"s get halab-quorum-check --consistency=l -w json 2>&1)
+  qrc=$?
+  qrev=$(printf '%s\n' "$qout" | sed -n 's/.*"header":{[^}]*"revision":\([0-9]*\).*/\1/p' | head -n 1)
+  if [ $qrc -ne 0 ] || [ -z "$qrev" ]; then
+    printf '%s\n' "$qout" | grep -v '^{"level"' | tail -n 1 >&2
+    return 1
+  fi
+  echo "$qrev"
+}
+
 is_good() { grep -q '"checkedAt":"[^"]*","ok":true' "$1.json" 2>/dev/null; }
 
 # true when FILE has a sidecar written for exactly this size and mtime
@@ -80,6 +109,7 @@ fresh() {
 verify() {
   f=$1
   origin=$2
+  crev=$3
   [ -n "$origin" ] || origin=unknown
   b=$(basename "$f")
   st=$(fstat "$f")
@@ -114,6 +144,7 @@ verify() {
     printf '{"v":1,"file":"%s","master":"%s","origin":"%s","createdAt":"%s","sizeBytes":%s,"mtime":"%s","checkedAt":"%s","ok":%s' \
       "$b" "$MASTER" "$origin" "$created" "$size" "$mtime" "$(now)" "$ok"
     if [ -n "$status" ]; then printf ',"status":%s' "$status"; fi
+    if [ -n "$crev" ]; then printf ',"clusterRevision":%s' "$crev"; fi
     if [ -n "$err" ]; then printf ',"error":"%s"' "$(printf '%s' "$err" | head -c 1500 | json_escape)"; fi
     printf '}\n'
   } > "$tmp" && mv -f "$tmp" "$f.json"
@@ -127,6 +158,13 @@ save() {
     log "$DIR is not a mounted disk: refusing to write snapshots to the root filesystem"
     return 2
   fi
+  # only from a member that is part of a quorum: an isolated one would save an old database
+  if ! crev=$(quorum_revision 2>"$DIR/.quorum.err"); then
+    log "not part of a quorum ($(cat "$DIR/.quorum.err" 2>/dev/null)): no $origin snapshot from a member that may be behind the cluster"
+    rm -f "$DIR/.quorum.err"
+    return 3
+  fi
+  rm -f "$DIR/.quorum.err"
   # temp files of an interrupted save (nothing else runs: the lock is held)
   rm -f "$DIR"/.snap-*.db.tmp "$DIR"/.snap-*.db.tmp.part "$DIR"/.snap-*.db.json.*
   ts=$(date -u +%Y%m%dT%H%M%SZ)
@@ -140,7 +178,7 @@ save() {
     return 1
   fi
   mv -f "$tmp" "$f"
-  if verify "$f" "$origin"; then
+  if verify "$f" "$origin" "$crev"; then
     log "snap-$ts.db saved ($origin): good, $(sed -n 's/.*"status":{\([^}]*\)}.*/\1/p' "$f.json")"
     rc=0
   else
@@ -161,7 +199,7 @@ prune() {
   n=0
   for b in $(snapshots | sort -r); do
     f="$DIR/$b"
-    fresh "$f" || verify "$f" "$(origin_of "$f")" || true
+    fresh "$f" || verify "$f" "$(origin_of "$f")" "$(quorum_of "$f")" || true
     if is_good "$f"; then
       n=$((n + 1))
       if [ "$n" -gt "$keep" ]; then
@@ -176,7 +214,7 @@ prune() {
 list() {
   for b in $(snapshots); do
     f="$DIR/$b"
-    fresh "$f" || verify "$f" "$(origin_of "$f")" || true
+    fresh "$f" || verify "$f" "$(origin_of "$f")" "$(quorum_of "$f")" || true
     [ -f "$f.json" ] && head -n 1 "$f.json"
   done
   return 0
@@ -227,7 +265,7 @@ cmd=$1
 [ $# -gt 0 ] && shift
 case "$cmd" in
   save) locked save "$@" ;;
-  verify) locked verify "$1" "$(origin_of "$1")" && cat "$1.json" || { cat "$1.json" 2>/dev/null; exit 1; } ;;
+  verify) locked verify "$1" "$(origin_of "$1")" "$(quorum_of "$1")" && cat "$1.json" || { cat "$1.json" 2>/dev/null; exit 1; } ;;
   list)
     # reading needs no exclusivity (files appear by rename, sidecars are replaced atomically), but
     # waiting for a running save or prune gives a listing that includes its result
@@ -245,22 +283,25 @@ export function renderSnapshotScript(o: SnapshotScriptOptions): string {
     if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a non-negative integer, got ${n}`);
     return String(n);
   };
-  return [
-    '#!/bin/sh',
-    `# generated by halab: etcd snapshots of ${o.master} on its snapshot disk (${o.dir}). Edit the lab spec, not this file.`,
-    '# usage: etcd-snapshot.sh save [manual|schedule] | verify FILE | list | prune | loop',
-    'umask 077',
-    'LC_ALL=C; export LC_ALL',
-    'ETCDCTL_API=3; export ETCDCTL_API',
-    `MASTER=${shq(o.master)}`,
-    `DIR=${shq(o.dir)}`,
-    `INTERVAL=${int(o.intervalS, 'intervalS')}`,
-    `RETAIN=${int(o.retain, 'retain')}`,
-    `ETCDCTL=${shq(o.etcdctl)}`,
-    `ENDPOINT=${shq(o.endpoint)}`,
-    `CACERT=${shq(o.cacert)}`,
-    `CERT=${shq(o.cert)}`,
-    `KEY=${shq(o.key)}`,
-    `REQUIRE_MOUNT=${o.requireMount === false ? 0 : 1}`,
-  ].join('\n') + BODY;
+  return (
+    [
+      '#!/bin/sh',
+      `# generated by halab: etcd snapshots of ${o.master} on its snapshot disk (${o.dir}). Edit the lab spec, not this file.`,
+      '# usage: etcd-snapshot.sh save [manual|schedule] | verify FILE | list | prune | loop',
+      'umask 077',
+      'LC_ALL=C; export LC_ALL',
+      'ETCDCTL_API=3; export ETCDCTL_API',
+      `MASTER=${shq(o.master)}`,
+      `DIR=${shq(o.dir)}`,
+      `INTERVAL=${int(o.intervalS, 'intervalS')}`,
+      `RETAIN=${int(o.retain, 'retain')}`,
+      `ETCDCTL=${shq(o.etcdctl)}`,
+      `ENDPOINT=${shq(o.endpoint)}`,
+      `CACERT=${shq(o.cacert)}`,
+      `CERT=${shq(o.cert)}`,
+      `KEY=${shq(o.key)}`,
+      `REQUIRE_MOUNT=${o.requireMount === false ? 0 : 1}`,
+      `QUORUM_TIMEOUT=${int(o.quorumTimeoutS ?? 5, 'quorumTimeoutS')}`,
+    ].join('\n') + BODY
+  );
 }

@@ -1,17 +1,17 @@
 // etcd snapshots on each master's snapshot disk (disk B): save, list (with re-verification),
-// and the scheduled s6 service. The work happens in the shell of script.ts, ON the master.
+// and the scheduled service. The work happens in the shell of script.ts, ON the master.
 
-import { createHash } from 'node:crypto';
 import type { LabSpec } from '../api/types.ts';
 import { forEachLimit, type Step, type StepTools } from '../engine/runner.ts';
-import { HalabError, toErrorInfo } from '../errors.ts';
-import { shjoin, type Remote } from '../exec/types.ts';
-import { LOG_DIR, SCAN_DIR, SV_DIR, Supervisor, serviceFiles, type ServiceDef } from '../hosts/supervisor.ts';
+import { HalabError } from '../errors.ts';
+import { hostProblem } from '../hosts/host-errors.ts';
+import { shjoin } from '../exec/types.ts';
+import type { ServiceDef } from '../hosts/services.ts';
 import type { LabContext } from '../providers/types.ts';
 import { ETCDCTL_BIN, LOCAL_CLIENT_URL, etcdEndpointsStatus } from '../steps/etcd/etcdctl.ts';
-import { masterHosts } from '../steps/pki/kubeadm-config.ts';
 import { ETCD_TLS } from '../steps/pki/paths.ts';
 import { SNAPSHOT_NAME_RE, renderSnapshotScript, type SnapshotScriptOptions } from './script.ts';
+import { masterHosts } from '../spec/roles.ts';
 
 /** Disk B's mountpoint on a master. */
 export const SNAPSHOT_DIR = '/var/lib/etcd-snapshots';
@@ -59,6 +59,8 @@ export interface SnapshotSidecar {
   checkedAt: string;
   ok: boolean;
   status?: { hash: number; revision: number; totalKey: number; totalSize: number };
+  /** The cluster's revision a quorum confirmed through this member just before the save. */
+  clusterRevision?: number;
   error?: string;
 }
 
@@ -77,6 +79,13 @@ export interface SnapshotInfo {
   totalSize?: number;
   origin: string;
   checkedAt?: string;
+  /**
+   * The cluster's revision a quorum confirmed through the member just before the save (the
+   * snapshot holds at least that); absent for snapshots saved before HA Lab recorded it.
+   */
+  clusterRevision?: number;
+  /** Revisions between this snapshot and the cluster's current one (set by the listing when etcd answers). */
+  behind?: number;
   error?: string;
 }
 
@@ -102,7 +111,8 @@ export function sidecarToInfo(master: string, s: SnapshotSidecar, nowMs: number)
     totalSize: s.status?.totalSize,
     origin: s.origin || 'unknown',
     checkedAt: s.checkedAt,
-    error: good ? undefined : (s.error || (s.ok ? 'no status recorded' : 'verification failed')),
+    clusterRevision: typeof s.clusterRevision === 'number' ? s.clusterRevision : undefined,
+    error: good ? undefined : s.error || (s.ok ? 'no status recorded' : 'verification failed'),
   };
 }
 
@@ -116,8 +126,16 @@ export function parseSnapshotList(master: string, text: string, nowMs: number = 
     try {
       s = JSON.parse(l) as SnapshotSidecar;
     } catch (err) {
-      out.push({ master, file: '?', sizeBytes: 0, createdAt: '', ageS: 0, status: 'bad', origin: 'unknown',
-        error: `unreadable sidecar: ${(err as Error).message}: ${l.slice(0, 120)}` });
+      out.push({
+        master,
+        file: '?',
+        sizeBytes: 0,
+        createdAt: '',
+        ageS: 0,
+        status: 'bad',
+        origin: 'unknown',
+        error: `unreadable sidecar: ${(err as Error).message}: ${l.slice(0, 120)}`,
+      });
       continue;
     }
     if (typeof s.file !== 'string' || !SNAPSHOT_NAME_RE.test(s.file)) continue;
@@ -149,12 +167,28 @@ async function pickMaster(ctx: LabContext): Promise<string> {
  * is returned with status 'bad' (and kept on disk for inspection). Throws when etcdctl cannot
  * save at all (etcd down, disk B missing).
  */
-export async function saveSnapshot(ctx: LabContext, master?: string, o: { signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
+export async function saveSnapshot(
+  ctx: LabContext,
+  master?: string,
+  o: { signal?: AbortSignal } = {},
+): Promise<SnapshotInfo> {
   const m = master ?? (await pickMaster(ctx));
   const r = await ctx.remote(m).exec(scriptCommand(snapshotScript(ctx.state.spec, m), ['save', 'manual']), {
-    timeoutMs: 400_000, allowFail: true, signal: o.signal,
+    timeoutMs: 400_000,
+    allowFail: true,
+    signal: o.signal,
   });
   const [info] = parseSnapshotList(m, r.stdout);
+  if (!info && r.exitCode === 3) {
+    throw new HalabError(
+      'SNAPSHOT_NO_QUORUM',
+      `${m}'s etcd member is not part of a quorum: no snapshot taken from it`,
+      {
+        details: r.stderr.trim() || undefined,
+        fix: `a member cut off from the others still answers with what it had, so its snapshot could be behind the cluster; take it from another master (\`halab snapshot save\` picks a healthy one) or heal ${m} first`,
+      },
+    );
+  }
   if (!info) {
     throw new HalabError('SNAPSHOT_FAILED', `etcd snapshot on ${m} failed`, {
       details: r.stderr.trim() || r.stdout.trim() || `exit code ${r.exitCode}`,
@@ -168,40 +202,74 @@ export interface SnapshotListing {
   snapshots: SnapshotInfo[];
   /** Masters whose disk B could not be read (powered off, unreachable). */
   unreachable: { master: string; error: string }[];
+  /** The cluster's current revision (the highest a healthy member reports); undefined when etcd does not answer. */
+  clusterRevision?: number;
 }
 
-/** Every snapshot on every reachable master's disk B, re-verified where the file changed. */
-export async function listSnapshotsReport(ctx: LabContext, o: { masters?: string[]; signal?: AbortSignal } = {}): Promise<SnapshotListing> {
+/**
+ * Every snapshot on every reachable master's disk B, re-verified where the file changed, each
+ * with how many revisions it is behind the cluster's current one (`clusterRevision`: false skips
+ * asking etcd, for a caller that knows the revision already).
+ */
+export async function listSnapshotsReport(
+  ctx: LabContext,
+  o: { masters?: string[]; signal?: AbortSignal; clusterRevision?: boolean } = {},
+): Promise<SnapshotListing> {
   const masters = o.masters ?? masterHosts(ctx.state.spec).map((h) => h.name);
   const snapshots: SnapshotInfo[] = [];
   const unreachable: { master: string; error: string }[] = [];
+  const current =
+    o.clusterRevision === false
+      ? Promise.resolve(undefined)
+      : etcdEndpointsStatus(ctx, { signal: o.signal }).then(
+          (ms) => Math.max(0, ...ms.filter((x) => x.healthy).map((x) => x.revision ?? 0)) || undefined,
+          () => undefined,
+        );
   await forEachLimit(masters, 3, async (m) => {
     try {
-      if (!(await ctx.provider.isPoweredOn(ctx.state, m))) throw new HalabError('POWERED_OFF', `${m} is powered off`);
-      const r = await ctx.remote(m).exec(scriptCommand(snapshotScript(ctx.state.spec, m), ['list']), { timeoutMs: 120_000, signal: o.signal });
+      if (!(await ctx.provider.isPoweredOn(ctx, m))) throw new HalabError('POWERED_OFF', `${m} is powered off`);
+      const r = await ctx
+        .remote(m)
+        .exec(scriptCommand(snapshotScript(ctx.state.spec, m), ['list']), { timeoutMs: 120_000, signal: o.signal });
       snapshots.push(...parseSnapshotList(m, r.stdout));
     } catch (err) {
-      unreachable.push({ master: m, error: toErrorInfo(err).message });
+      unreachable.push({
+        master: m,
+        error: hostProblem(m, err, { timeoutMs: 120_000, what: 'listing its snapshots' }),
+      });
     }
   });
-  snapshots.sort((a, b) => a.master.localeCompare(b.master) || a.createdAt.localeCompare(b.createdAt) || a.file.localeCompare(b.file));
-  return { snapshots, unreachable };
+  const clusterRevision = await current;
+  if (clusterRevision !== undefined)
+    for (const s of snapshots) if (s.revision !== undefined) s.behind = Math.max(0, clusterRevision - s.revision);
+  snapshots.sort(
+    (a, b) =>
+      a.master.localeCompare(b.master) || a.createdAt.localeCompare(b.createdAt) || a.file.localeCompare(b.file),
+  );
+  return { snapshots, unreachable, clusterRevision };
 }
 
 /** Like listSnapshotsReport, but any master that cannot be read is an error. */
-export async function listSnapshots(ctx: LabContext, o: { masters?: string[]; signal?: AbortSignal } = {}): Promise<SnapshotInfo[]> {
+export async function listSnapshots(
+  ctx: LabContext,
+  o: { masters?: string[]; signal?: AbortSignal } = {},
+): Promise<SnapshotInfo[]> {
   const r = await listSnapshotsReport(ctx, o);
   if (r.unreachable.length) {
-    throw new HalabError('SNAPSHOT_LIST', `cannot list the snapshots of ${r.unreachable.map((u) => u.master).join(', ')}`, {
-      details: r.unreachable.map((u) => `${u.master}: ${u.error}`).join('\n'),
-      fix: 'use listSnapshotsReport to get the others anyway',
-    });
+    throw new HalabError(
+      'SNAPSHOT_LIST',
+      `cannot list the snapshots of ${r.unreachable.map((u) => u.master).join(', ')}`,
+      {
+        details: r.unreachable.map((u) => `${u.master}: ${u.error}`).join('\n'),
+        fix: 'use listSnapshotsReport to get the others anyway',
+      },
+    );
   }
   return r.snapshots;
 }
 
 // ---------------------------------------------------------------------------------------------
-// The schedule: an s6 service per master
+// The schedule: a supervised service per master
 // ---------------------------------------------------------------------------------------------
 
 export function snapshotServiceDef(): ServiceDef {
@@ -211,63 +279,17 @@ export function snapshotServiceDef(): ServiceDef {
   };
 }
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const EMPTY_SHA = sha('');
-
-export interface ScheduleState { script?: string; definedRun?: string; liveRun?: string; up: boolean }
-
-export function scheduleStateScript(): string {
-  const live = `${SCAN_DIR}/${SNAPSHOT_SERVICE}`;
-  return [
-    `echo "script $(sha256sum < ${SNAPSHOT_SCRIPT_PATH} 2>/dev/null | cut -c1-64)"`,
-    `echo "defined $( [ -f ${SV_DIR}/${SNAPSHOT_SERVICE}/run ] && sha256sum < ${SV_DIR}/${SNAPSHOT_SERVICE}/run | cut -c1-64)"`,
-    `echo "live $( [ -f ${live}/run ] && sha256sum < ${live}/run | cut -c1-64)"`,
-    `echo "svstat $(s6-svstat -o up ${live} 2>/dev/null)"`,
-  ].join('\n');
+/** The schedule's service and its one input, the script (pure). */
+function scheduleInputs(spec: LabSpec, master: string) {
+  return [{ path: SNAPSHOT_SCRIPT_PATH, content: snapshotScript(spec, master), mode: 0o755 }];
 }
 
-export function parseScheduleState(text: string): ScheduleState {
-  const get = (k: string) => new RegExp(`^${k} ?(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
-  const h = (v: string) => (/^[0-9a-f]{64}$/.test(v) && v !== EMPTY_SHA ? v : undefined);
-  return { script: h(get('script')), definedRun: h(get('defined')), liveRun: h(get('live')), up: get('svstat') === 'true' };
-}
-
-function serviceRunSha(): string {
-  const run = serviceFiles(snapshotServiceDef()).find((f) => f.path.endsWith(`/${SNAPSHOT_SERVICE}/run`));
-  return sha(run?.content ?? '');
-}
-
-async function scheduleState(remote: Remote): Promise<ScheduleState> {
-  return parseScheduleState((await remote.exec(scheduleStateScript(), { timeoutMs: 15_000 })).stdout);
-}
-
-/** Shell that removes the service (intervalS = 0): stop it, take it out of the scan dir, forget it. */
-export function removeServiceScript(name: string): string {
-  const live = `${SCAN_DIR}/${name}`;
-  const gone = `${SCAN_DIR}/.${name}.removed`;
-  return [
-    `rm -rf ${SV_DIR}/${name}`,
-    `if [ -d ${live} ]; then`,
-    `  rm -rf ${gone} && mv ${live} ${gone}`,
-    `  s6-svc -dx ${gone} 2>/dev/null; s6-svc -dx ${gone}/log 2>/dev/null`,
-    `  s6-svwait -D -t 10000 ${gone} 2>/dev/null; sleep 1`,
-    `  rm -rf ${gone}`,
-    `  s6-svscanctl -a ${SCAN_DIR}`,
-    `fi`,
-    `rm -f ${SNAPSHOT_SCRIPT_PATH}`,
-  ].join('\n');
-}
-
+/** done(): every master runs the current script (or, with intervalS = 0, has no schedule). */
 export async function scheduleConverged(ctx: LabContext): Promise<boolean> {
   const spec = ctx.state.spec;
   for (const m of masterHosts(spec)) {
-    const s = await scheduleState(ctx.remote(m.name));
-    if (spec.snapshots.intervalS === 0) {
-      if (s.definedRun || s.liveRun) return false;
-      continue;
-    }
-    const run = serviceRunSha();
-    if (s.script !== sha(snapshotScript(spec, m.name)) || s.definedRun !== run || s.liveRun !== run || !s.up) return false;
+    const c = await ctx.services(m.name).check(snapshotServiceDef(), scheduleInputs(spec, m.name));
+    if (spec.snapshots.intervalS === 0 ? c.state !== 'absent' : c.state !== 'current' || !c.up) return false;
   }
   return true;
 }
@@ -280,44 +302,30 @@ export async function scheduleConverged(ctx: LabContext): Promise<boolean> {
 export async function installSchedule(ctx: LabContext, t: Pick<StepTools, 'log'>): Promise<void> {
   const spec = ctx.state.spec;
   await forEachLimit(masterHosts(spec), 3, async (m) => {
-    const remote = ctx.remote(m.name);
-    const s = await scheduleState(remote);
+    const services = ctx.services(m.name);
     if (spec.snapshots.intervalS === 0) {
-      if (s.definedRun || s.liveRun || s.script) {
+      if ((await services.check(snapshotServiceDef())).state !== 'absent') {
         t.log('snapshot schedule disabled (intervalS = 0): removing the etcd-snapshot service', { host: m.name });
-        await remote.exec(removeServiceScript(SNAPSHOT_SERVICE), { timeoutMs: 30_000 });
+        await services.remove(SNAPSHOT_SERVICE);
       }
+      await ctx.remote(m.name).exec(`rm -f ${SNAPSHOT_SCRIPT_PATH}`);
       return;
     }
-    const script = snapshotScript(spec, m.name);
-    const scriptChanged = s.script !== sha(script);
-    if (scriptChanged) {
-      await remote.exec(`mkdir -p ${SNAPSHOT_SCRIPT_PATH.replace(/\/[^/]+$/, '')} ${LOG_DIR}`, { timeoutMs: 15_000 });
-      await remote.upload(SNAPSHOT_SCRIPT_PATH, script, 0o755);
-    }
-    const run = serviceRunSha();
-    const sup = new Supervisor(remote);
-    if (s.definedRun !== run || s.liveRun !== run) {
-      t.log(`etcd-snapshot: every ${spec.snapshots.intervalS} s, keeping ${spec.snapshots.retain} good snapshots`, { host: m.name });
-      await sup.install(snapshotServiceDef(), { restart: !!s.liveRun });
-      if (s.liveRun && !s.up) await sup.start(SNAPSHOT_SERVICE);
-    } else if (scriptChanged && s.up) {
-      t.log('etcd-snapshot: script changed, restarting the loop', { host: m.name });
-      await sup.restart(SNAPSHOT_SERVICE);
-    } else if (!s.up) {
-      await sup.start(SNAPSHOT_SERVICE);
+    const what = await services.ensure(snapshotServiceDef(), scheduleInputs(spec, m.name));
+    if (what !== 'unchanged') {
+      t.log(
+        `etcd-snapshot ${what}: every ${spec.snapshots.intervalS} s, keeping ${spec.snapshots.retain} good snapshots`,
+        {
+          host: m.name,
+        },
+      );
     }
   });
 }
 
-export function snapshotSteps(_spec: LabSpec): Step<LabContext>[] {
-  return [
-    {
-      id: 'snapshots:schedule',
-      title: 'Schedule etcd snapshots onto every master\'s snapshot disk (s6 service etcd-snapshot)',
-      done: async (ctx) => scheduleConverged(ctx),
-      run: async (ctx, t) => installSchedule(ctx, t),
-    },
-  ];
-}
-
+export const snapshotSchedule: Step<LabContext> = {
+  id: 'snapshots:schedule',
+  title: "Schedule etcd snapshots onto every master's snapshot disk (the etcd-snapshot service)",
+  done: async (ctx) => scheduleConverged(ctx),
+  run: async (ctx, t) => installSchedule(ctx, t),
+};

@@ -12,7 +12,14 @@ describe('schema/labspec.schema.json', () => {
       $schema: string;
       required?: string[];
       additionalProperties: boolean;
-      properties: Record<string, { default?: unknown; items?: { required: string[]; additionalProperties: boolean }; properties?: Record<string, { type: string; minimum?: number; default?: unknown }> }>;
+      properties: Record<
+        string,
+        {
+          default?: unknown;
+          items?: { required: string[]; additionalProperties: boolean };
+          properties?: Record<string, { type: string; minimum?: number; default?: unknown }>;
+        }
+      >;
     };
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
     expect(schema.required ?? []).toEqual([]);
@@ -20,7 +27,15 @@ describe('schema/labspec.schema.json', () => {
     expect(schema.properties.name?.default).toBe('halab');
     expect(schema.properties.hosts?.items?.required).toEqual(['name', 'role', 'address']);
     expect(schema.properties.hosts?.items?.additionalProperties).toBe(false);
-    expect(schema.properties.timers?.properties?.haproxyCheckFall).toMatchObject({ type: 'integer', minimum: 1, default: 2 });
-    expect(schema.properties.timers?.properties?.vrrpAdvertInt).toMatchObject({ type: 'number', minimum: 0.01, default: 0.2 });
+    expect(schema.properties.timers?.properties?.haproxyCheckFall).toMatchObject({
+      type: 'integer',
+      minimum: 1,
+      default: 2,
+    });
+    expect(schema.properties.timers?.properties?.vrrpAdvertInt).toMatchObject({
+      type: 'number',
+      minimum: 0.01,
+      default: 0.2,
+    });
   });
 });

@@ -71,7 +71,7 @@ export function formatCidr(cidr: Cidr): string {
 }
 
 export function cidrContains(cidr: Cidr, address: number): boolean {
-  return ((address & maskOf(cidr.prefix)) >>> 0) === networkOf(cidr);
+  return (address & maskOf(cidr.prefix)) >>> 0 === networkOf(cidr);
 }
 
 /** Two CIDRs overlap when one contains the other's network address. */

@@ -38,8 +38,12 @@ describe('parseSpecText', () => {
   });
 
   it('reports duplicate keys, unclosed quotes and several documents the same way', () => {
-    expect(parseSpecText('name: a\nname: b\n', 'x.yaml').issues[0]?.message).toBe('YAML syntax error at x.yaml:2:1: Map keys must be unique');
-    expect(parseSpecText('name: "abc\n', 'x.yaml').issues[0]?.message).toBe('YAML syntax error at x.yaml:2:1: Missing closing "quote');
+    expect(parseSpecText('name: a\nname: b\n', 'x.yaml').issues[0]?.message).toBe(
+      'YAML syntax error at x.yaml:2:1: Map keys must be unique',
+    );
+    expect(parseSpecText('name: "abc\n', 'x.yaml').issues[0]?.message).toBe(
+      'YAML syntax error at x.yaml:2:1: Missing closing "quote',
+    );
     expect(parseSpecText('name: a\n---\nname: b\n', 'x.yaml').issues).toEqual([
       {
         severity: 'error',
@@ -52,7 +56,18 @@ describe('parseSpecText', () => {
   });
 
   it('locates spec paths in the source', () => {
-    const text = ['name: x', 'hosts:', '  - name: m1', '    role: master', '    address: 1.2.3.4', '  - {name: m2, role: x}', 'timers:', '  foo: 1', 'disks:', ''].join('\n');
+    const text = [
+      'name: x',
+      'hosts:',
+      '  - name: m1',
+      '    role: master',
+      '    address: 1.2.3.4',
+      '  - {name: m2, role: x}',
+      'timers:',
+      '  foo: 1',
+      'disks:',
+      '',
+    ].join('\n');
     const r = parseSpecText(text, 'lab.yaml');
     expect(r.locate('name')).toEqual({ line: 1, col: 1 });
     expect(r.locate('hosts[0].address')).toEqual({ line: 5, col: 5 });
@@ -77,7 +92,12 @@ describe('files', () => {
     const path = join(dir, 'nope.yaml');
     const r = await parseSpecFile(path);
     expect(r.issues).toEqual([
-      { severity: 'error', path: '', message: `cannot read ${path}: no such file`, fix: 'give the path of a YAML lab spec, e.g. examples/reference-lab.yaml' },
+      {
+        severity: 'error',
+        path: '',
+        message: `cannot read ${path}: no such file`,
+        fix: 'give the path of a YAML lab spec, e.g. examples/reference-lab.yaml',
+      },
     ]);
     expect((await validateSpecFile(path, NONE)).spec).toBeUndefined();
   });

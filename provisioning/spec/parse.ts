@@ -21,7 +21,8 @@ const nowhere = (): undefined => undefined;
 /** "hosts[3].address" -> ['hosts', 3, 'address']. */
 export function parsePath(path: string): (string | number)[] {
   const out: (string | number)[] = [];
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g))
+    out.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
   return out;
 }
 
@@ -72,7 +73,14 @@ export function parseSpecText(text: string, sourceName: string): ParsedSpec {
     return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, issues: [], locate: locator(doc, lines) };
   } catch (err) {
     return {
-      issues: [{ severity: 'error', path: '', message: `${sourceName} cannot be read as YAML: ${(err as Error).message}`, fix: 'write the spec without YAML aliases that expand into huge documents' }],
+      issues: [
+        {
+          severity: 'error',
+          path: '',
+          message: `${sourceName} cannot be read as YAML: ${(err as Error).message}`,
+          fix: 'write the spec without YAML aliases that expand into huge documents',
+        },
+      ],
       locate: nowhere,
     };
   }
@@ -85,9 +93,23 @@ export async function parseSpecFile(path: string): Promise<ParsedSpec> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (err as Error).message;
     return {
-      issues: [{ severity: 'error', path: '', message: `cannot read ${path}: ${why}`, fix: 'give the path of a YAML lab spec, e.g. examples/reference-lab.yaml' }],
+      issues: [
+        {
+          severity: 'error',
+          path: '',
+          message: `cannot read ${path}: ${why}`,
+          fix: 'give the path of a YAML lab spec, e.g. examples/reference-lab.yaml',
+        },
+      ],
       locate: nowhere,
     };
   }

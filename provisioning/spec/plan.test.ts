@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { SpecIssue } from '../api/types.ts';
-import { derivedTimings, formatPlan, gatewayOf, hostDisks, hostPorts, planPreview, quorumLine, seconds } from './plan.ts';
+import {
+  derivedTimings,
+  formatPlan,
+  gatewayOf,
+  hostDisks,
+  hostPorts,
+  planPreview,
+  quorumLine,
+  seconds,
+} from './plan.ts';
 import { DEFAULT_TIMERS, defaultSpec, specFromCounts } from './schema.ts';
 import { validateSpec } from './validate.ts';
 
@@ -17,22 +26,44 @@ describe('planPreview', () => {
       ['w1', 'worker', '10.213.0.31'],
       ['w2', 'worker', '10.213.0.32'],
     ]);
-    expect(preview).toMatchObject({ lab: 'halab', provider: 'netns', subnet: '10.213.0.0/24', vip: '10.213.0.10', gateway: '10.213.0.1', bootstrap: 'fast', kubernetesVersion: 'v1.34.4' });
+    expect(preview).toMatchObject({
+      lab: 'halab',
+      provider: 'netns',
+      subnet: '10.213.0.0/24',
+      vip: '10.213.0.10',
+      gateway: '10.213.0.1',
+      bootstrap: 'kubeadm',
+      kubernetesVersion: 'v1.34.4',
+    });
   });
 
   it('gives masters the two etcd disks and nobody else any', () => {
+    // the default bootstrap (kubeadm) adds the runtime disk on masters and workers
     expect(preview.hosts.find((h) => h.name === 'm2')?.disks).toEqual([
       { name: 'etcd-data', size: '512Mi', mountpoint: '/var/lib/etcd' },
       { name: 'etcd-snapshots', size: '256Mi', mountpoint: '/var/lib/etcd-snapshots' },
+      { name: 'runtime', size: '4Gi', mountpoint: '/var/lib/containerd' },
     ]);
-    expect(preview.hosts.filter((h) => h.role !== 'master').every((h) => h.disks.length === 0)).toBe(true);
-    expect(hostDisks('master', { etcdData: '1Gi', etcdSnapshots: '64Mi' }).map((d) => d.size)).toEqual(['1Gi', '64Mi']);
+    expect(preview.hosts.filter((h) => h.role === 'lb').every((h) => h.disks.length === 0)).toBe(true);
+    const disks = { etcdData: '1Gi', etcdSnapshots: '64Mi', runtime: '2Gi' };
+    expect(hostDisks({ disks, bootstrap: 'fast' }, 'master').map((d) => d.size)).toEqual(['1Gi', '64Mi']);
+    expect(hostDisks({ disks, bootstrap: 'fast' }, 'worker')).toEqual([]);
+    // kubeadm: the runtime disk on every master and worker, none on the load balancers
+    expect(hostDisks({ disks, bootstrap: 'kubeadm' }, 'master').map((d) => d.name)).toEqual([
+      'etcd-data',
+      'etcd-snapshots',
+      'runtime',
+    ]);
+    expect(hostDisks({ disks, bootstrap: 'kubeadm' }, 'worker')).toEqual([
+      { name: 'runtime', size: '2Gi', mountpoint: '/var/lib/containerd' },
+    ]);
+    expect(hostDisks({ disks, bootstrap: 'kubeadm' }, 'lb')).toEqual([]);
   });
 
   it('lists the ports of each role', () => {
     expect(hostPorts('lb')).toEqual([
       { port: 22, service: 'sshd' },
-      { port: 6443, service: 'haproxy on VIP' },
+      { port: 6443, service: 'haproxy on VIP and 127.0.0.1' },
       { port: 8404, service: 'haproxy monitor on 127.0.0.1' },
       { port: 0, service: 'vrrp' },
     ]);
@@ -80,8 +111,8 @@ describe('derivedTimings', () => {
     expect(d.etcdElectionMinS).toBe(1);
     expect(d.etcdElectionMaxS).toBe(2);
     expect(d.leaderTakeoverS).toBe(10);
-    expect(d.nodeNotReadyAfterS).toBe(16);
-    expect(d.podsEvictedAfterS).toBe(26);
+    expect(d.nodeNotReadyAfterS).toBe(20);
+    expect(d.podsEvictedAfterS).toBe(30);
   });
 
   it('advert 1 s gives the 3.61 s takeover measured with keepalived', () => {
@@ -91,9 +122,15 @@ describe('derivedTimings', () => {
 
 describe('quorumLine', () => {
   it('says members, majority and tolerance', () => {
-    expect(quorumLine({ members: 3, majority: 2, tolerated: 1 })).toBe('etcd: 3 members, majority 2, tolerates 1 failure');
-    expect(quorumLine({ members: 1, majority: 1, tolerated: 0 })).toBe('etcd: 1 member, majority 1, tolerates 0 failures');
-    expect(quorumLine({ members: 5, majority: 3, tolerated: 2 })).toBe('etcd: 5 members, majority 3, tolerates 2 failures');
+    expect(quorumLine({ members: 3, majority: 2, tolerated: 1 })).toBe(
+      'etcd: 3 members, majority 2, tolerates 1 failure',
+    );
+    expect(quorumLine({ members: 1, majority: 1, tolerated: 0 })).toBe(
+      'etcd: 1 member, majority 1, tolerates 0 failures',
+    );
+    expect(quorumLine({ members: 5, majority: 3, tolerated: 2 })).toBe(
+      'etcd: 5 members, majority 3, tolerates 2 failures',
+    );
     expect(quorumLine({ members: 0, majority: 0, tolerated: 0 })).toBe('etcd: no members (no master)');
   });
 });
@@ -104,19 +141,31 @@ describe('formatPlan', () => {
 
   it('shows the lab, network, hosts table and port legend', () => {
     expect(lines.slice(0, 4)).toEqual([
-      'Lab halab (provider netns, bootstrap fast, Kubernetes v1.34.4)',
+      'Lab halab (provider netns, bootstrap kubeadm, Kubernetes v1.34.4)',
       '  subnet   10.213.0.0/24',
       '  gateway  10.213.0.1 (this machine, on the lab bridge)',
       '  VIP      10.213.0.10 (the API endpoint: https://10.213.0.10:6443, held by keepalived)',
     ]);
-    expect(lines).toContain('  NAME  ROLE    ADDRESS      DISKS                                               PORTS');
-    expect(lines).toContain('  lb1   lb      10.213.0.11  -                                                   22 6443 8404 vrrp');
-    expect(lines).toContain('  m1    master  10.213.0.21  512Mi /var/lib/etcd, 256Mi /var/lib/etcd-snapshots  22 2379 2380 6443 10257 10259');
-    expect(lines).toContain('  w2    worker  10.213.0.32  -                                                   22 10250');
+    expect(lines).toContain(
+      '  NAME  ROLE    ADDRESS      DISKS                                                                        PORTS',
+    );
+    expect(lines).toContain(
+      '  lb1   lb      10.213.0.11  -                                                                            22 6443 8404 vrrp',
+    );
+    expect(lines).toContain(
+      '  m1    master  10.213.0.21  512Mi /var/lib/etcd, 256Mi /var/lib/etcd-snapshots, 4Gi /var/lib/containerd  22 2379 2380 6443 10257 10259 10250 10256',
+    );
+    expect(lines).toContain(
+      '  w2    worker  10.213.0.32  4Gi /var/lib/containerd                                                      22 10250 10256',
+    );
     expect(lines).toContain('  all hosts  22 sshd');
-    expect(lines).toContain('  lb         6443 haproxy on VIP, 8404 haproxy monitor on 127.0.0.1, vrrp (IP protocol 112)');
-    expect(lines).toContain('  master     2379 etcd client, 2380 etcd peer, 6443 kube-apiserver, 10257 kube-controller-manager, 10259 kube-scheduler');
-    expect(lines).toContain('  worker     10250 kubelet');
+    expect(lines).toContain(
+      '  lb         6443 haproxy on VIP and 127.0.0.1, 8404 haproxy monitor on 127.0.0.1, vrrp (IP protocol 112)',
+    );
+    expect(lines).toContain(
+      '  master     2379 etcd client, 2380 etcd peer, 6443 kube-apiserver, 10257 kube-controller-manager, 10259 kube-scheduler, 10250 kubelet, 10256 kube-proxy health',
+    );
+    expect(lines).toContain('  worker     10250 kubelet, 10256 kube-proxy health');
   });
 
   it('shows the quorum line and the 1..7 table with this lab marked', () => {
@@ -137,37 +186,55 @@ describe('formatPlan', () => {
   it('shows every timer with its meaning and the derived failure figures', () => {
     expect(lines).toContain('  vrrpAdvertInt               0.2 s    keepalived advertisement interval');
     expect(lines).toContain('  haproxyCheckFall            2        failed checks before an apiserver is marked down');
-    expect(lines).toContain('  podEvictionTolerationS      10 s     how long pods wait on a NotReady node before eviction');
+    expect(lines).toContain(
+      '  podEvictionTolerationS      10 s     how long pods wait on a NotReady node before eviction',
+    );
     expect(lines).toContain('  VIP takeover           ≈ 0.72 s             3 × 0.2 s + (256 - 100)/256 × 0.2 s');
     expect(lines).toContain('  apiserver marked down  after 1 s            500 ms × 2 failed checks (back after 1 s)');
-    expect(lines).toContain('  lost node              NotReady after 16 s  its pods are evicted 10 s later (26 s after it went silent)');
+    expect(lines).toContain(
+      '  lost node              NotReady after 20 s  its pods are evicted 10 s later (30 s after it went silent)',
+    );
     for (const key of Object.keys(DEFAULT_TIMERS)) expect(text).toContain(`  ${key} `);
   });
 
   it('shows the snapshot schedule, or that there is none', () => {
     expect(lines).toContain('Snapshots: every 60 s on each master to /var/lib/etcd-snapshots, keeping the last 5');
     const off = formatPlan(planPreview({ ...defaultSpec(), snapshots: { intervalS: 0, retain: 3 } }, []));
-    expect(off).toContain('Snapshots: no schedule (intervalS 0); manual snapshots go to /var/lib/etcd-snapshots, keeping the last 3');
+    expect(off).toContain(
+      'Snapshots: no schedule (intervalS 0); manual snapshots go to /var/lib/etcd-snapshots, keeping the last 3',
+    );
   });
 
   it('ends with "No problems found." or the warnings then the errors, each with its fix', () => {
     expect(lines[lines.length - 1]).toBe('No problems found.');
-    const r = validateSpec({ vip: '10.213.0.21', hosts: [{ name: 'lb1', role: 'lb', address: '10.213.0.11' }, { name: 'm1', role: 'master', address: '10.213.0.21' }, { name: 'w1', role: 'worker', address: '10.213.0.31' }] }, { cidrs: [] });
+    const r = validateSpec(
+      {
+        vip: '10.213.0.21',
+        hosts: [
+          { name: 'lb1', role: 'lb', address: '10.213.0.11' },
+          { name: 'm1', role: 'master', address: '10.213.0.21' },
+          { name: 'w1', role: 'worker', address: '10.213.0.31' },
+        ],
+      },
+      { cidrs: [] },
+    );
     expect(r.draft).toBeDefined();
     const withIssues = formatPlan(planPreview(r.draft!, r.issues));
-    expect(withIssues.endsWith(
-      [
-        'Warnings (2)',
-        'warning hosts: no control-plane HA: losing the master loses the API',
-        '        fix: use three masters so the lab survives losing one',
-        'warning hosts: the load balancer is a single point of failure',
-        '        fix: add a second host with role lb so keepalived can move the VIP',
-        '',
-        'Errors (1)',
-        'error   vip: VIP 10.213.0.21 is also the address of m1 (hosts[1])',
-        '        fix: set vip to a free address inside 10.213.0.0/24, e.g. 10.213.0.10',
-      ].join('\n'),
-    )).toBe(true);
+    expect(
+      withIssues.endsWith(
+        [
+          'Warnings (2)',
+          'warning hosts: no control-plane HA: losing the master loses the API',
+          '        fix: use three masters so the lab survives losing one',
+          'warning hosts: the load balancer is a single point of failure',
+          '        fix: add a second host with role lb so keepalived can move the VIP',
+          '',
+          'Errors (1)',
+          'error   vip: VIP 10.213.0.21 is also the address of m1 (hosts[1])',
+          '        fix: set vip to a free address inside 10.213.0.0/24, e.g. 10.213.0.10',
+        ].join('\n'),
+      ),
+    ).toBe(true);
     expect(withIssues).toContain('etcd: 1 member, majority 1, tolerates 0 failures');
   });
 });

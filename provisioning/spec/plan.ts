@@ -7,7 +7,6 @@ import type {
   DiskSpec,
   HostRole,
   LabSpec,
-  PlanHost,
   PlanPreview,
   SnapshotScheduleSpec,
   SpecIssue,
@@ -16,9 +15,12 @@ import type {
 import { formatIssues } from './format.ts';
 import { formatIPv4, networkOf, parseCidr } from './net.ts';
 import { quorum, quorumTable } from './quorum.ts';
+import { masterHosts } from './roles.ts';
 
 export const ETCD_DATA_MOUNT = '/var/lib/etcd';
 export const ETCD_SNAPSHOTS_MOUNT = '/var/lib/etcd-snapshots';
+/** containerd's root on a kubeadm node. */
+export const RUNTIME_MOUNT = '/var/lib/containerd';
 /** keepalived priority of the first backup LB (the master has 101): sets the takeover skew. */
 export const BACKUP_PRIORITY = 100;
 /** VRRP is IP protocol 112, not a port: shown as port 0. */
@@ -37,7 +39,7 @@ export interface PlanPreviewDetails extends PlanPreview {
 const PORTS: Readonly<Record<HostRole | 'all', readonly { port: number; service: string }[]>> = {
   all: [{ port: 22, service: 'sshd' }],
   lb: [
-    { port: API_PORT, service: 'haproxy on VIP' },
+    { port: API_PORT, service: 'haproxy on VIP and 127.0.0.1' },
     { port: 8404, service: 'haproxy monitor on 127.0.0.1' },
     { port: VRRP_PORT, service: 'vrrp' },
   ],
@@ -51,18 +53,50 @@ const PORTS: Readonly<Record<HostRole | 'all', readonly { port: number; service:
   worker: [{ port: 10250, service: 'kubelet' }],
 };
 
-/** The ports a host of `role` listens on (VRRP as port 0, service "vrrp"). */
-export function hostPorts(role: HostRole): { port: number; service: string }[] {
-  return [...PORTS.all, ...PORTS[role]].map((p) => ({ ...p }));
+/** The ports a host of `role` listens on (VRRP as port 0, service "vrrp"); kubeadm adds a kubelet and kube-proxy to every master. */
+export function hostPorts(role: HostRole, bootstrap: BootstrapMode = 'fast'): { port: number; service: string }[] {
+  const node =
+    bootstrap === 'kubeadm' && role !== 'lb'
+      ? [
+          ...(role === 'master' ? [{ port: 10250, service: 'kubelet' }] : []),
+          { port: 10256, service: 'kube-proxy health' },
+        ]
+      : [];
+  return [...PORTS.all, ...PORTS[role], ...node].map((p) => ({ ...p }));
 }
 
-/** The disks of a host of `role`: masters get etcd-data and etcd-snapshots, others none. */
-export function hostDisks(role: HostRole, disks: DiskSpec): PlanHost['disks'] {
-  if (role !== 'master') return [];
-  return [
-    { name: 'etcd-data', size: disks.etcdData, mountpoint: ETCD_DATA_MOUNT },
-    { name: 'etcd-snapshots', size: disks.etcdSnapshots, mountpoint: ETCD_SNAPSHOTS_MOUNT },
-  ];
+/** A disk of a host: its name (also the file and label the provider gives it), size, mountpoint. */
+export interface PlanDisk {
+  name: 'etcd-data' | 'etcd-snapshots' | 'runtime';
+  /** Kubernetes-style size: "512Mi", "1Gi". */
+  size: string;
+  /** Where it is mounted on the host. */
+  mountpoint: string;
+  /**
+   * An ext4 image file on this machine that a NEW disk starts as (copied, then grown to `size`)
+   * instead of an empty filesystem; set by the bootstrap (the runtime disk's preloaded images).
+   */
+  seed?: string;
+}
+
+/**
+ * The disks of a host of `role` (the one definition: the plan shows it, the provider makes it):
+ * masters get etcd-data (disk A) and etcd-snapshots (disk B); with the kubeadm bootstrap every
+ * master and worker also gets the container runtime's disk (containerd's root: its overlayfs
+ * snapshots need a real filesystem, not the host's overlay /var/lib). Load balancers get none.
+ */
+export function hostDisks(spec: Pick<LabSpec, 'disks' | 'bootstrap'>, role: HostRole): PlanDisk[] {
+  const out: PlanDisk[] = [];
+  if (role === 'master') {
+    out.push(
+      { name: 'etcd-data', size: spec.disks.etcdData, mountpoint: ETCD_DATA_MOUNT },
+      { name: 'etcd-snapshots', size: spec.disks.etcdSnapshots, mountpoint: ETCD_SNAPSHOTS_MOUNT },
+    );
+  }
+  if (spec.bootstrap === 'kubeadm' && role !== 'lb') {
+    out.push({ name: 'runtime', size: spec.disks.runtime, mountpoint: RUNTIME_MOUNT });
+  }
+  return out;
 }
 
 /** The gateway of a subnet: its first usable address (this machine's side of the lab bridge). */
@@ -72,9 +106,15 @@ export function gatewayOf(subnet: string): string {
   return formatIPv4(networkOf(cidr) + 1);
 }
 
-export function planPreview(spec: LabSpec, issues: SpecIssue[]): PlanPreviewDetails {
-  const masters = spec.hosts.filter((h) => h.role === 'master').length;
+/** The plan of `spec`; `extra.binaries` (from engine/plan-checks.ts) says what its version's binaries are. */
+export function planPreview(
+  spec: LabSpec,
+  issues: SpecIssue[],
+  extra: Pick<PlanPreviewDetails, 'binaries'> = {},
+): PlanPreviewDetails {
+  const masters = masterHosts(spec).length;
   return {
+    ...(extra.binaries ? { binaries: extra.binaries } : {}),
     lab: spec.name,
     provider: spec.provider,
     bootstrap: spec.bootstrap,
@@ -87,8 +127,8 @@ export function planPreview(spec: LabSpec, issues: SpecIssue[]): PlanPreviewDeta
       name: h.name,
       role: h.role,
       address: h.address,
-      disks: hostDisks(h.role, spec.disks),
-      ports: hostPorts(h.role),
+      disks: hostDisks(spec, h.role),
+      ports: hostPorts(h.role, spec.bootstrap),
     })),
     quorum: quorum(masters),
     quorumTable: quorumTable(7),
@@ -158,7 +198,14 @@ const TIMER_TEXT: Readonly<Record<keyof TimerSpec, { unit: string; meaning: stri
 function table(rows: readonly (readonly string[])[], indent = '  '): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ').trimEnd());
+  return rows.map(
+    (row) =>
+      indent +
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] as number)))
+        .join('  ')
+        .trimEnd(),
+  );
 }
 
 function plural(n: number, word: string): string {
@@ -176,17 +223,34 @@ function portLabel(p: { port: number; service: string }): string {
 }
 
 /** The text of `halab plan`. Takes a PlanPreview; shows bootstrap, version and snapshots when present. */
-export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetails, 'bootstrap' | 'apiserverEtcd' | 'kubernetesVersion' | 'snapshots'>>): string {
+export function formatPlan(
+  preview: PlanPreview &
+    Partial<Pick<PlanPreviewDetails, 'bootstrap' | 'apiserverEtcd' | 'kubernetesVersion' | 'snapshots' | 'binaries'>>,
+): string {
   const out: string[] = [];
   const head = [`provider ${preview.provider}`];
   if (preview.bootstrap) head.push(`bootstrap ${preview.bootstrap}`);
   if (preview.kubernetesVersion) head.push(`Kubernetes ${preview.kubernetesVersion}`);
   out.push(`Lab ${preview.lab} (${head.join(', ')})`);
+  if (preview.binaries) {
+    out.push(`  binaries ${preview.binaries.detail}`);
+  }
   out.push(`  subnet   ${preview.subnet}`);
-  out.push(`  gateway  ${preview.gateway} (this machine, on the lab bridge)`);
+  if (preview.provider === 'existing') {
+    out.push(
+      `  machines yours, reached over SSH (provider existing): nothing is created, a preflight checks each one first`,
+    );
+    out.push(
+      `  disks    on existing machines the etcd data and snapshot paths are directories (or mounts you made there), not disks HA Lab makes`,
+    );
+  } else {
+    out.push(`  gateway  ${preview.gateway} (this machine, on the lab bridge)`);
+  }
   out.push(`  VIP      ${preview.vip} (the API endpoint: https://${preview.vip}:${API_PORT}, held by keepalived)`);
   if (preview.apiserverEtcd) {
-    out.push(`  etcd     ${preview.apiserverEtcd === 'local' ? 'each kube-apiserver uses the member on its own master (apiserverEtcd local, stacked)' : 'each kube-apiserver uses every member (apiserverEtcd all, external)'}`);
+    out.push(
+      `  etcd     ${preview.apiserverEtcd === 'local' ? 'each kube-apiserver uses the member on its own master (apiserverEtcd local, stacked)' : 'each kube-apiserver uses every member (apiserverEtcd all, external)'}`,
+    );
   }
 
   out.push('', 'Hosts');
@@ -200,7 +264,8 @@ export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetail
   // Ports by role: the table shows numbers, this says what listens on them.
   const legend: string[][] = [];
   const isSsh = (p: { port: number; service: string }) => p.port === 22 && p.service === 'sshd';
-  const common = preview.hosts.length > 0 && preview.hosts.every((h) => h.ports.some(isSsh)) ? [{ port: 22, service: 'sshd' }] : [];
+  const common =
+    preview.hosts.length > 0 && preview.hosts.every((h) => h.ports.some(isSsh)) ? [{ port: 22, service: 'sshd' }] : [];
   if (common.length) legend.push(['all hosts', common.map(portLabel).join(', ')]);
   for (const role of ['lb', 'master', 'worker'] as const) {
     const host = preview.hosts.find((h) => h.role === role);
@@ -213,7 +278,11 @@ export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetail
   out.push('', quorumLine(preview.quorum));
   const q = [['members', 'majority', 'tolerates']];
   for (const row of preview.quorumTable) {
-    q.push([String(row.members), String(row.majority), row.members === preview.quorum.members ? `${row.tolerated}  <- this lab` : String(row.tolerated)]);
+    q.push([
+      String(row.members),
+      String(row.majority),
+      row.members === preview.quorum.members ? `${row.tolerated}  <- this lab` : String(row.tolerated),
+    ]);
   }
   out.push(...table(q));
 
@@ -231,11 +300,31 @@ export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetail
   out.push('', 'What the timers mean for failures');
   out.push(
     ...table([
-      ['VIP takeover', `≈ ${seconds(d.vipTakeoverS)} s`, `3 × ${t.vrrpAdvertInt} s + (256 - ${BACKUP_PRIORITY})/256 × ${t.vrrpAdvertInt} s`],
-      ['apiserver marked down', `after ${seconds(d.apiserverDownAfterS)} s`, `${t.haproxyCheckInterMs} ms × ${t.haproxyCheckFall} failed checks (back after ${seconds(d.apiserverUpAfterS)} s)`],
-      ['new etcd leader', `after ${seconds(d.etcdElectionMinS)}-${seconds(d.etcdElectionMaxS)} s`, `election timeout ${t.etcdElectionMs} ms, randomized up to 2×`],
-      ['new controller leader', `within ≈ ${seconds(d.leaderTakeoverS)} s`, `lease ${t.leaseDurationS} s + retry ${t.retryPeriodS} s`],
-      ['lost node', `NotReady after ${seconds(d.nodeNotReadyAfterS)} s`, `its pods are evicted ${t.podEvictionTolerationS} s later (${seconds(d.podsEvictedAfterS)} s after it went silent)`],
+      [
+        'VIP takeover',
+        `≈ ${seconds(d.vipTakeoverS)} s`,
+        `3 × ${t.vrrpAdvertInt} s + (256 - ${BACKUP_PRIORITY})/256 × ${t.vrrpAdvertInt} s`,
+      ],
+      [
+        'apiserver marked down',
+        `after ${seconds(d.apiserverDownAfterS)} s`,
+        `${t.haproxyCheckInterMs} ms × ${t.haproxyCheckFall} failed checks (back after ${seconds(d.apiserverUpAfterS)} s)`,
+      ],
+      [
+        'new etcd leader',
+        `after ${seconds(d.etcdElectionMinS)}-${seconds(d.etcdElectionMaxS)} s`,
+        `election timeout ${t.etcdElectionMs} ms, randomized up to 2×`,
+      ],
+      [
+        'new controller leader',
+        `within ≈ ${seconds(d.leaderTakeoverS)} s`,
+        `lease ${t.leaseDurationS} s + retry ${t.retryPeriodS} s`,
+      ],
+      [
+        'lost node',
+        `NotReady after ${seconds(d.nodeNotReadyAfterS)} s`,
+        `its pods are evicted ${t.podEvictionTolerationS} s later (${seconds(d.podsEvictedAfterS)} s after it went silent)`,
+      ],
     ]),
   );
 
@@ -243,9 +332,13 @@ export function formatPlan(preview: PlanPreview & Partial<Pick<PlanPreviewDetail
     const s = preview.snapshots;
     out.push('');
     if (s.intervalS > 0) {
-      out.push(`Snapshots: every ${s.intervalS} s on each master to ${ETCD_SNAPSHOTS_MOUNT}, keeping the last ${s.retain}`);
+      out.push(
+        `Snapshots: every ${s.intervalS} s on each master to ${ETCD_SNAPSHOTS_MOUNT}, keeping the last ${s.retain}`,
+      );
     } else {
-      out.push(`Snapshots: no schedule (intervalS 0); manual snapshots go to ${ETCD_SNAPSHOTS_MOUNT}, keeping the last ${s.retain}`);
+      out.push(
+        `Snapshots: no schedule (intervalS 0); manual snapshots go to ${ETCD_SNAPSHOTS_MOUNT}, keeping the last ${s.retain}`,
+      );
     }
   }
 

@@ -15,6 +15,7 @@ export function quorum(members: number): QuorumFigures {
 
 /** The failure-tolerance table for 1..maxN members. */
 export function quorumTable(maxN = 7): QuorumFigures[] {
-  if (!Number.isInteger(maxN) || maxN < 1) throw new RangeError(`quorumTable: maxN must be a whole number ≥ 1, got ${maxN}`);
+  if (!Number.isInteger(maxN) || maxN < 1)
+    throw new RangeError(`quorumTable: maxN must be a whole number ≥ 1, got ${maxN}`);
   return Array.from({ length: maxN }, (_, i) => quorum(i + 1));
 }

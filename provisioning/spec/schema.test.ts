@@ -28,13 +28,13 @@ const REFERENCE: LabSpec = {
   kind: 'Lab',
   name: 'halab',
   provider: 'netns',
-  bootstrap: 'fast',
+  bootstrap: 'kubeadm',
   apiserverEtcd: 'all',
   subnet: '10.213.0.0/24',
   vip: '10.213.0.10',
   kubernetesVersion: 'v1.34.4',
   hosts: REFERENCE_HOSTS as LabSpec['hosts'],
-  disks: { etcdData: '512Mi', etcdSnapshots: '256Mi' },
+  disks: { etcdData: '512Mi', etcdSnapshots: '256Mi', runtime: '4Gi' },
   timers: {
     vrrpAdvertInt: 0.2,
     haproxyCheckInterMs: 500,
@@ -45,8 +45,8 @@ const REFERENCE: LabSpec = {
     leaseDurationS: 8,
     renewDeadlineS: 6,
     retryPeriodS: 2,
-    nodeStatusUpdateFrequencyS: 4,
-    nodeMonitorGracePeriodS: 16,
+    nodeStatusUpdateFrequencyS: 10,
+    nodeMonitorGracePeriodS: 20,
     podEvictionTolerationS: 10,
   },
   snapshots: { intervalS: 60, retain: 5 },
@@ -64,14 +64,30 @@ describe('defaults', () => {
 
   it('keeps the contract field order', () => {
     expect(Object.keys(defaultSpec())).toEqual([
-      'apiVersion', 'kind', 'name', 'provider', 'bootstrap', 'apiserverEtcd', 'subnet', 'vip', 'kubernetesVersion', 'hosts', 'disks', 'timers', 'snapshots',
+      'apiVersion',
+      'kind',
+      'name',
+      'provider',
+      'bootstrap',
+      'apiserverEtcd',
+      'subnet',
+      'vip',
+      'kubernetesVersion',
+      'hosts',
+      'disks',
+      'timers',
+      'snapshots',
     ]);
   });
 
   it('fills partial nested objects field by field', () => {
-    const spec = LabSpecSchema.parse({ timers: { vrrpAdvertInt: 1 }, disks: { etcdData: '1Gi' }, snapshots: { retain: 2 } });
+    const spec = LabSpecSchema.parse({
+      timers: { vrrpAdvertInt: 1 },
+      disks: { etcdData: '1Gi' },
+      snapshots: { retain: 2 },
+    });
     expect(spec.timers).toEqual({ ...DEFAULT_TIMERS, vrrpAdvertInt: 1 });
-    expect(spec.disks).toEqual({ etcdData: '1Gi', etcdSnapshots: '256Mi' });
+    expect(spec.disks).toEqual({ etcdData: '1Gi', etcdSnapshots: '256Mi', runtime: '4Gi' });
     expect(spec.snapshots).toEqual({ intervalS: 60, retain: 2 });
   });
 
@@ -79,7 +95,13 @@ describe('defaults', () => {
     const spec = LabSpecSchema.parse({ subnet: '192.168.50.0/24' });
     expect(spec.vip).toBe('192.168.50.10');
     expect(spec.hosts.map((h) => `${h.name}=${h.address}`)).toEqual([
-      'lb1=192.168.50.11', 'lb2=192.168.50.12', 'm1=192.168.50.21', 'm2=192.168.50.22', 'm3=192.168.50.23', 'w1=192.168.50.31', 'w2=192.168.50.32',
+      'lb1=192.168.50.11',
+      'lb2=192.168.50.12',
+      'm1=192.168.50.21',
+      'm2=192.168.50.22',
+      'm3=192.168.50.23',
+      'w1=192.168.50.31',
+      'w2=192.168.50.32',
     ]);
     // a /16 counts from its network address
     expect(LabSpecSchema.parse({ subnet: '10.50.0.0/16' }).hosts[0]?.address).toBe('10.50.0.11');
@@ -107,7 +129,9 @@ describe('defaults', () => {
   it('rejects unknown keys at every level', () => {
     expect(LabSpecSchema.safeParse({ colour: 'red' }).success).toBe(false);
     expect(LabSpecSchema.safeParse({ timers: { foo: 1 } }).success).toBe(false);
-    expect(LabSpecSchema.safeParse({ hosts: [{ name: 'm1', role: 'master', address: '10.213.0.21', ip: 'x' }] }).success).toBe(false);
+    expect(
+      LabSpecSchema.safeParse({ hosts: [{ name: 'm1', role: 'master', address: '10.213.0.21', ip: 'x' }] }).success,
+    ).toBe(false);
   });
 
   it('referenceHosts falls back to the default subnet when the subnet does not parse', () => {
@@ -167,11 +191,19 @@ describe('specFromCounts', () => {
   });
 
   it('passes the other fields through, filling the rest with defaults', () => {
-    const spec = specFromCounts({ lbs: 2, masters: 3, workers: 2, provider: 'qemu', vip: '10.213.0.99', timers: { vrrpAdvertInt: 1, haproxyCheckFall: undefined }, disks: { etcdData: '1Gi' } });
+    const spec = specFromCounts({
+      lbs: 2,
+      masters: 3,
+      workers: 2,
+      provider: 'qemu',
+      vip: '10.213.0.99',
+      timers: { vrrpAdvertInt: 1, haproxyCheckFall: undefined },
+      disks: { etcdData: '1Gi' },
+    });
     expect(spec.provider).toBe('qemu');
     expect(spec.vip).toBe('10.213.0.99');
     expect(spec.timers).toEqual({ ...DEFAULT_TIMERS, vrrpAdvertInt: 1 });
-    expect(spec.disks).toEqual({ etcdData: '1Gi', etcdSnapshots: '256Mi' });
+    expect(spec.disks).toEqual({ etcdData: '1Gi', etcdSnapshots: '256Mi', runtime: '4Gi' });
     expect(LabSpecSchema.parse(spec)).toEqual(spec);
   });
 
@@ -184,7 +216,9 @@ describe('specFromCounts', () => {
   it('allows zero of a role and refuses counts outside the layout', () => {
     expect(specFromCounts({ lbs: 0, masters: 0, workers: 0 }).hosts).toEqual([]);
     expect(() => specFromCounts({ lbs: COUNT_LIMITS.lbs + 1, masters: 3, workers: 2 })).toThrow(RangeError);
-    expect(() => specFromCounts({ lbs: 2, masters: -1, workers: 2 })).toThrow('specFromCounts: master count -1 must be a whole number from 0 to 10');
+    expect(() => specFromCounts({ lbs: 2, masters: -1, workers: 2 })).toThrow(
+      'specFromCounts: master count -1 must be a whole number from 0 to 10',
+    );
     expect(() => specFromCounts({ lbs: 2, masters: 3, workers: 1.5 })).toThrow(RangeError);
     // the largest layout stays in its blocks: lb10 .20, m10 .30
     const big = specFromCounts({ lbs: 10, masters: 10, workers: 1 });

@@ -34,9 +34,13 @@ export const ROLE_OFFSETS: Readonly<Record<HostRole, number>> = { lb: 11, master
 /** Host name prefixes of each role: lb1, m1, w1. */
 export const ROLE_PREFIXES: Readonly<Record<HostRole, string>> = { lb: 'lb', master: 'm', worker: 'w' };
 /** specFromCounts limits: each role has ten host numbers before the next role's block. */
-export const COUNT_LIMITS: Readonly<{ lbs: number; masters: number; workers: number }> = { lbs: 10, masters: 10, workers: 200 };
+export const COUNT_LIMITS: Readonly<{ lbs: number; masters: number; workers: number }> = {
+  lbs: 10,
+  masters: 10,
+  workers: 200,
+};
 
-export const DEFAULT_DISKS: Readonly<DiskSpec> = { etcdData: '512Mi', etcdSnapshots: '256Mi' };
+export const DEFAULT_DISKS: Readonly<DiskSpec> = { etcdData: '512Mi', etcdSnapshots: '256Mi', runtime: '4Gi' };
 export const DEFAULT_TIMERS: Readonly<TimerSpec> = {
   vrrpAdvertInt: 0.2,
   haproxyCheckInterMs: 500,
@@ -47,8 +51,10 @@ export const DEFAULT_TIMERS: Readonly<TimerSpec> = {
   leaseDurationS: 8,
   renewDeadlineS: 6,
   retryPeriodS: 2,
-  nodeStatusUpdateFrequencyS: 4,
-  nodeMonitorGracePeriodS: 16,
+  // Kubernetes' own kubelet default, and all the fast bootstrap's hollow kubelets can do (kubemark
+  // fixes it: status every 10 s, node lease 40 s renewed every 10 s); 2 x that before NotReady
+  nodeStatusUpdateFrequencyS: 10,
+  nodeMonitorGracePeriodS: 20,
   podEvictionTolerationS: 10,
 };
 export const DEFAULT_SNAPSHOTS: Readonly<SnapshotScheduleSpec> = { intervalS: 60, retain: 5 };
@@ -97,6 +103,8 @@ const SIZE_UNITS: Readonly<Record<string, number>> = { Ki: 2 ** 10, Mi: 2 ** 20,
 /** etcd preallocates 64 MB write-ahead-log segments (the current one and the next). */
 export const MIN_ETCD_DATA = '256Mi';
 export const MIN_ETCD_SNAPSHOTS = '32Mi';
+/** The runtime disk starts as a copy of the 2 GiB seed with the lab's images (artifacts/runtime-disk.ts), grown, never shrunk. */
+export const MIN_RUNTIME_DISK = '2Gi';
 
 export const KUBERNETES_VERSION_PATTERN = '^v[0-9]+\\.[0-9]+\\.[0-9]+$';
 const KUBERNETES_VERSION_RE = new RegExp(KUBERNETES_VERSION_PATTERN);
@@ -168,7 +176,11 @@ const subnetField = z
   .string()
   .check((ctx) => {
     if (parseCidr(ctx.value) === undefined) {
-      report(ctx, `subnet "${ctx.value}" is not an IPv4 CIDR`, `write a network address and a prefix length, e.g. ${DEFAULT_SUBNET}`);
+      report(
+        ctx,
+        `subnet "${ctx.value}" is not an IPv4 CIDR`,
+        `write a network address and a prefix length, e.g. ${DEFAULT_SUBNET}`,
+      );
     }
   })
   .meta({ pattern: CIDR_PATTERN, examples: [DEFAULT_SUBNET] });
@@ -180,9 +192,17 @@ function sizeField(what: string, min: string, example: string, why: string) {
     .check((ctx) => {
       const bytes = parseSize(ctx.value);
       if (bytes === undefined) {
-        report(ctx, `${what} "${ctx.value}" is not a size`, `write a whole number followed by Ki, Mi, Gi or Ti, e.g. ${example}`);
+        report(
+          ctx,
+          `${what} "${ctx.value}" is not a size`,
+          `write a whole number followed by Ki, Mi, Gi or Ti, e.g. ${example}`,
+        );
       } else if (bytes < minBytes) {
-        report(ctx, `${what} ${ctx.value} is too small: ${why}, so it needs at least ${min}`, `use ${min} or more, e.g. ${example}`);
+        report(
+          ctx,
+          `${what} ${ctx.value} is too small: ${why}, so it needs at least ${min}`,
+          `use ${min} or more, e.g. ${example}`,
+        );
       }
     })
     .meta({ pattern: SIZE_PATTERN, examples: [example] });
@@ -202,7 +222,11 @@ function numberField(what: string, rule: NumberRule, example: number) {
       if (rule.integer && !Number.isInteger(v)) {
         report(ctx, `${what} ${v} is not a whole number`, `use a whole number, e.g. ${example}`);
       } else if (v < rule.min) {
-        report(ctx, v < 0 ? `${what} ${v} is negative` : `${what} ${v} is below the minimum of ${rule.min}`, `use ${rule.min} or more, e.g. ${example}`);
+        report(
+          ctx,
+          v < 0 ? `${what} ${v} is negative` : `${what} ${v} is below the minimum of ${rule.min}`,
+          `use ${rule.min} or more, e.g. ${example}`,
+        );
       } else if (rule.max !== undefined && v > rule.max) {
         report(ctx, `${what} ${v} is above the maximum of ${rule.max}`, `use ${rule.max} or less, e.g. ${example}`);
       }
@@ -215,8 +239,16 @@ function numberField(what: string, rule: NumberRule, example: number) {
 }
 
 /** Integer ≥ min, defaulting to the reference value. */
-function intField<K extends keyof TimerSpec | keyof SnapshotScheduleSpec>(key: K, min: number, def: number, description: string, max?: number) {
-  return numberField(key, { integer: true, min, ...(max !== undefined ? { max } : {}) }, def).default(def).meta({ description });
+function intField<K extends keyof TimerSpec | keyof SnapshotScheduleSpec>(
+  key: K,
+  min: number,
+  def: number,
+  description: string,
+  max?: number,
+) {
+  return numberField(key, { integer: true, min, ...(max !== undefined ? { max } : {}) }, def)
+    .default(def)
+    .meta({ description });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,28 +256,119 @@ function intField<K extends keyof TimerSpec | keyof SnapshotScheduleSpec>(key: K
 // ---------------------------------------------------------------------------------------------
 
 const ROLES = ['lb', 'master', 'worker'] as const satisfies readonly HostRole[];
-const PROVIDERS = ['netns', 'qemu'] as const satisfies readonly ProviderName[];
+const PROVIDERS = ['netns', 'qemu', 'existing'] as const satisfies readonly ProviderName[];
 const BOOTSTRAPS = ['fast', 'kubeadm'] as const satisfies readonly BootstrapMode[];
 const APISERVER_ETCD = ['all', 'local'] as const satisfies readonly ApiserverEtcd[];
 
+/** "user@host" or "user@host:port" (a jump host). */
+export const JUMP_PATTERN = '^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.-]+(:[0-9]{1,5})?$';
+const JUMP_RE = new RegExp(JUMP_PATTERN);
+
+function sshPortField() {
+  return numberField('port', { integer: true, min: 1, max: 65535 }, 22);
+}
+
+const sshUserField = z
+  .string()
+  .check((ctx) => {
+    if (!/^[a-z_][a-z0-9_.-]*$/.test(ctx.value)) {
+      report(ctx, `user "${ctx.value}" is not a login name`, 'write the login name on the machines, e.g. root');
+    }
+  })
+  .meta({ description: 'Login user on the machines (root, or a user with password-less sudo).' });
+
+const privateKeyField = z
+  .string()
+  .check((ctx) => {
+    if (!ctx.value.startsWith('/') && !ctx.value.startsWith('~/')) {
+      report(
+        ctx,
+        `privateKey "${ctx.value}" is not an absolute path`,
+        'write the full path of the private key on this machine, e.g. /root/.ssh/id_ed25519',
+      );
+    }
+  })
+  .meta({ description: 'Path of the private key (OpenSSH format) on this machine, e.g. /root/.ssh/id_ed25519.' });
+
+const jumpField = z
+  .string()
+  .check((ctx) => {
+    if (!JUMP_RE.test(ctx.value)) {
+      report(ctx, `jump "${ctx.value}" is not user@host or user@host:port`, 'write it like admin@bastion.example:22');
+    }
+  })
+  .meta({ pattern: JUMP_PATTERN, description: 'Jump host, user@host[:port], logged in to with the same key.' });
+
+/** Provider existing: how this machine logs in to the machines. */
+export const ExistingSchema = z
+  .strictObject({
+    user: sshUserField.default('root'),
+    privateKey: privateKeyField,
+    port: sshPortField().default(22).meta({ description: 'sshd port on the machines (default 22).' }),
+    jump: jumpField.optional(),
+  })
+  .meta({
+    description:
+      'Provider existing: the machines are yours, reached over SSH with this user and key (optionally through a jump host); the lab authorises its own key for root.',
+  });
+
+/** Per host (provider existing): where its sshd is, when it is not the lab address and the lab's settings. */
+export const HostSshSchema = z
+  .strictObject({
+    address: ipv4Field('ssh.address', '192.168.1.21')
+      .optional()
+      .meta({ description: 'Address of its sshd when it is not the lab address (a management network).' }),
+    port: sshPortField().optional(),
+    user: sshUserField.optional(),
+    privateKey: privateKeyField.optional(),
+    jump: jumpField.optional(),
+  })
+  .meta({ description: "Provider existing: this machine's SSH settings where they differ from `existing`." });
+
 export const HostSchema = z
   .strictObject({
-    name: labelField('host name', HOST_NAME_MAX, 'm1').meta({ description: 'DNS label, unique in the lab: becomes the hostname.' }),
-    role: z.enum(ROLES).meta({ description: 'lb: HAProxy + keepalived; master: etcd + control plane; worker: runs pods.' }),
+    name: labelField('host name', HOST_NAME_MAX, 'm1').meta({
+      description: 'DNS label, unique in the lab: becomes the hostname.',
+    }),
+    role: z
+      .enum(ROLES)
+      .meta({ description: 'lb: HAProxy + keepalived; master: etcd + control plane; worker: runs pods.' }),
     address: ipv4Field('address', '10.213.0.21').meta({ description: 'IPv4 address inside the lab subnet.' }),
+    ssh: HostSshSchema.optional(),
   })
   .meta({ description: 'One machine of the lab.' });
 
 export const DisksSchema = z
   .strictObject({
-    etcdData: sizeField('etcdData', MIN_ETCD_DATA, DEFAULT_DISKS.etcdData, 'etcd preallocates 64 MB write-ahead-log files')
+    etcdData: sizeField(
+      'etcdData',
+      MIN_ETCD_DATA,
+      DEFAULT_DISKS.etcdData,
+      'etcd preallocates 64 MB write-ahead-log files',
+    )
       .default(DEFAULT_DISKS.etcdData)
       .meta({ description: 'Size of the etcd data disk (disk A, /var/lib/etcd) on each master, e.g. 512Mi.' }),
-    etcdSnapshots: sizeField('etcdSnapshots', MIN_ETCD_SNAPSHOTS, DEFAULT_DISKS.etcdSnapshots, 'the snapshot disk keeps several snapshots')
+    etcdSnapshots: sizeField(
+      'etcdSnapshots',
+      MIN_ETCD_SNAPSHOTS,
+      DEFAULT_DISKS.etcdSnapshots,
+      'the snapshot disk keeps several snapshots',
+    )
       .default(DEFAULT_DISKS.etcdSnapshots)
       .meta({ description: 'Size of the snapshot disk (disk B, /var/lib/etcd-snapshots) on each master, e.g. 256Mi.' }),
+    runtime: sizeField(
+      'runtime',
+      MIN_RUNTIME_DISK,
+      DEFAULT_DISKS.runtime,
+      'it holds every image and container of a node',
+    )
+      .default(DEFAULT_DISKS.runtime)
+      .meta({
+        description:
+          "Size of the container runtime's disk (/var/lib/containerd) on every master and worker with the kubeadm bootstrap (sparse: only what is written uses space), e.g. 4Gi.",
+      }),
   })
-  .meta({ description: 'The two disks of every master.' });
+  .meta({ description: "The masters' two etcd disks, and the nodes' runtime disk (kubeadm bootstrap)." });
 
 const T = DEFAULT_TIMERS;
 export const TimersSchema = z
@@ -253,26 +376,77 @@ export const TimersSchema = z
     vrrpAdvertInt: numberField('vrrpAdvertInt', { integer: false, min: 0.01, max: 40.95 }, T.vrrpAdvertInt)
       .default(T.vrrpAdvertInt)
       .meta({ description: 'keepalived VRRP advertisement interval, seconds (fractions use VRRPv3: 0.01 to 40.95).' }),
-    haproxyCheckInterMs: intField('haproxyCheckInterMs', 1, T.haproxyCheckInterMs, 'HAProxy health-check interval, ms.'),
-    haproxyCheckFall: intField('haproxyCheckFall', 1, T.haproxyCheckFall, 'Failed HAProxy checks before an apiserver is marked down.'),
-    haproxyCheckRise: intField('haproxyCheckRise', 1, T.haproxyCheckRise, 'Passed HAProxy checks before an apiserver is marked up again.'),
+    haproxyCheckInterMs: intField(
+      'haproxyCheckInterMs',
+      1,
+      T.haproxyCheckInterMs,
+      'HAProxy health-check interval, ms.',
+    ),
+    haproxyCheckFall: intField(
+      'haproxyCheckFall',
+      1,
+      T.haproxyCheckFall,
+      'Failed HAProxy checks before an apiserver is marked down.',
+    ),
+    haproxyCheckRise: intField(
+      'haproxyCheckRise',
+      1,
+      T.haproxyCheckRise,
+      'Passed HAProxy checks before an apiserver is marked up again.',
+    ),
     etcdHeartbeatMs: intField('etcdHeartbeatMs', 1, T.etcdHeartbeatMs, 'etcd raft heartbeat interval, ms.'),
-    etcdElectionMs: intField('etcdElectionMs', 1, T.etcdElectionMs, 'etcd raft election timeout, ms (at least 5 x heartbeat, at most 50000).', 50000),
-    leaseDurationS: intField('leaseDurationS', 1, T.leaseDurationS, 'controller-manager / scheduler leader lease duration, s.'),
-    renewDeadlineS: intField('renewDeadlineS', 1, T.renewDeadlineS, 'Leader lease renew deadline, s (less than leaseDurationS).'),
+    etcdElectionMs: intField(
+      'etcdElectionMs',
+      1,
+      T.etcdElectionMs,
+      'etcd raft election timeout, ms (at least 5 x heartbeat, at most 50000).',
+      50000,
+    ),
+    leaseDurationS: intField(
+      'leaseDurationS',
+      1,
+      T.leaseDurationS,
+      'controller-manager / scheduler leader lease duration, s.',
+    ),
+    renewDeadlineS: intField(
+      'renewDeadlineS',
+      1,
+      T.renewDeadlineS,
+      'Leader lease renew deadline, s (less than leaseDurationS).',
+    ),
     retryPeriodS: intField('retryPeriodS', 1, T.retryPeriodS, 'Leader election retry period, s.'),
-    nodeStatusUpdateFrequencyS: intField('nodeStatusUpdateFrequencyS', 1, T.nodeStatusUpdateFrequencyS, 'How often the kubelet posts node status, s.'),
-    nodeMonitorGracePeriodS: intField('nodeMonitorGracePeriodS', 1, T.nodeMonitorGracePeriodS, 'Silence after which a node is marked NotReady, s.'),
-    podEvictionTolerationS: intField('podEvictionTolerationS', 0, T.podEvictionTolerationS, 'How long pods stay on a NotReady/unreachable node before eviction, s.'),
+    nodeStatusUpdateFrequencyS: intField(
+      'nodeStatusUpdateFrequencyS',
+      1,
+      T.nodeStatusUpdateFrequencyS,
+      'How often the kubelet reports its node (status, and the node lease renewal: lease = 4 x this), s. The fast bootstrap (kubemark) has it fixed at 10.',
+    ),
+    nodeMonitorGracePeriodS: intField(
+      'nodeMonitorGracePeriodS',
+      1,
+      T.nodeMonitorGracePeriodS,
+      'Silence after which a node is marked NotReady, s.',
+    ),
+    podEvictionTolerationS: intField(
+      'podEvictionTolerationS',
+      0,
+      T.podEvictionTolerationS,
+      'How long pods stay on a NotReady/unreachable node before eviction, s.',
+    ),
   })
   .meta({ description: 'Failure-detection timers, shortened from the Kubernetes defaults so drills are quick.' });
 
 export const SnapshotsSchema = z
   .strictObject({
-    intervalS: intField('intervalS', 0, DEFAULT_SNAPSHOTS.intervalS, 'Seconds between scheduled etcd snapshots; 0 disables the schedule.'),
+    intervalS: intField(
+      'intervalS',
+      0,
+      DEFAULT_SNAPSHOTS.intervalS,
+      'Seconds between scheduled etcd snapshots; 0 disables the schedule.',
+    ),
     retain: intField('retain', 1, DEFAULT_SNAPSHOTS.retain, 'How many good snapshots to keep per master.'),
   })
-  .meta({ description: 'Scheduled etcd snapshots onto each master\'s snapshot disk.' });
+  .meta({ description: "Scheduled etcd snapshots onto each master's snapshot disk." });
 
 /** The spec as written: every field optional, no cross-field defaults yet. */
 export const LabSpecInputSchema = z
@@ -282,17 +456,26 @@ export const LabSpecInputSchema = z
     name: labelField('name', LAB_NAME_MAX, DEFAULT_LAB_NAME)
       .default(DEFAULT_LAB_NAME)
       .meta({ description: `DNS label, at most ${LAB_NAME_MAX} characters: every resource of the lab carries it.` }),
-    provider: z.enum(PROVIDERS).default('netns').meta({ description: 'netns: network namespaces (fast, no VMs); qemu: virtual machines.' }),
-    bootstrap: z.enum(BOOTSTRAPS).default('fast').meta({ description: 'fast: the lab writes configs itself; kubeadm: kubeadm init/join.' }),
-    apiserverEtcd: z.enum(APISERVER_ETCD).default('all').meta({
-      description: 'all: every kube-apiserver uses every etcd member (external etcd); local: each uses only the member on its own master (stacked etcd, no stall on a dead member).',
+    provider: z.enum(PROVIDERS).default('netns').meta({
+      description:
+        'netns: network namespaces (fast, no VMs); qemu: virtual machines; existing: machines you already have, over SSH (see `existing`).',
     }),
-    subnet: subnetField
-      .default(DEFAULT_SUBNET)
-      .meta({ description: 'Private IPv4 CIDR (/16 to /29), not in use on the machine; its first address (.1) is the gateway: this machine on the lab bridge.' }),
-    vip: ipv4Field('vip', '10.213.0.10')
-      .optional()
-      .meta({ description: 'Floating API address held by keepalived: inside the subnet, not a host address. Default: .10 of the subnet.' }),
+    bootstrap: z.enum(BOOTSTRAPS).default('kubeadm').meta({
+      description:
+        'kubeadm (default): containerd and real kubelets, kubeadm init/join through the VIP; fast: the control plane as supervised processes and hollow kubelets.',
+    }),
+    apiserverEtcd: z.enum(APISERVER_ETCD).default('all').meta({
+      description:
+        'all: every kube-apiserver uses every etcd member (external etcd); local: each uses only the member on its own master (stacked etcd, no stall on a dead member).',
+    }),
+    subnet: subnetField.default(DEFAULT_SUBNET).meta({
+      description:
+        'Private IPv4 CIDR (/16 to /29), not in use on the machine; its first address (.1) is the gateway: this machine on the lab bridge.',
+    }),
+    vip: ipv4Field('vip', '10.213.0.10').optional().meta({
+      description:
+        'Floating API address held by keepalived: inside the subnet, not a host address. Default: .10 of the subnet.',
+    }),
     kubernetesVersion: z
       .string()
       .check((ctx) => {
@@ -301,24 +484,28 @@ export const LabSpecInputSchema = z
           report(
             ctx,
             `kubernetesVersion "${ctx.value}" is not a version like ${DEFAULT_KUBERNETES_VERSION}`,
-            bare ? `write it with a leading v: v${ctx.value}` : `write v<major>.<minor>.<patch>, e.g. ${DEFAULT_KUBERNETES_VERSION}`,
+            bare
+              ? `write it with a leading v: v${ctx.value}`
+              : `write v<major>.<minor>.<patch>, e.g. ${DEFAULT_KUBERNETES_VERSION}`,
           );
         }
       })
       .meta({ pattern: KUBERNETES_VERSION_PATTERN })
       .default(DEFAULT_KUBERNETES_VERSION)
       .meta({ description: 'Kubernetes release to run, e.g. v1.34.4.' }),
-    hosts: z
-      .array(HostSchema)
-      .optional()
-      .meta({ description: 'The machines. Default: lb1 .11, lb2 .12 (lb); m1 .21, m2 .22, m3 .23 (master); w1 .31, w2 .32 (worker) in the subnet.' }),
+    hosts: z.array(HostSchema).optional().meta({
+      description:
+        'The machines. Default: lb1 .11, lb2 .12 (lb); m1 .21, m2 .22, m3 .23 (master); w1 .31, w2 .32 (worker) in the subnet.',
+    }),
     disks: DisksSchema.prefault({}),
     timers: TimersSchema.prefault({}),
     snapshots: SnapshotsSchema.prefault({}),
+    existing: ExistingSchema.optional(),
   })
   .meta({
     title: 'HA Lab spec',
-    description: 'One file describes a highly-available Kubernetes lab: load balancers with a floating VIP, etcd masters, workers.',
+    description:
+      'One file describes a highly-available Kubernetes lab: load balancers with a floating VIP, etcd masters, workers.',
   });
 
 /** Parses a spec and fills every default, including hosts and VIP placed in the given subnet. */
@@ -337,6 +524,7 @@ export const LabSpecSchema = LabSpecInputSchema.transform((s) => {
     disks: s.disks,
     timers: s.timers,
     snapshots: s.snapshots,
+    ...(s.existing ? { existing: s.existing } : {}),
   };
   return spec;
 });
@@ -403,7 +591,7 @@ export function specFromCounts(options: SpecFromCounts): LabSpec {
     kind: 'Lab',
     name: options.name ?? DEFAULT_LAB_NAME,
     provider: options.provider ?? 'netns',
-    bootstrap: options.bootstrap ?? 'fast',
+    bootstrap: options.bootstrap ?? 'kubeadm',
     apiserverEtcd: options.apiserverEtcd ?? 'all',
     subnet,
     vip: options.vip ?? formatIPv4(addressAt(layoutSubnet, VIP_OFFSET)),

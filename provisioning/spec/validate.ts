@@ -184,7 +184,12 @@ function schemaIssue(iss: z.core.$ZodIssue, raw: unknown): SpecIssue[] {
   const where = formatPath(path);
   const field = path.length > 0 ? lastName(path) : '';
   const value = valueAt(raw, path);
-  const issue = (message: string, fix: string, at: string = where): SpecIssue => ({ severity: 'error', path: at, message, fix });
+  const issue = (message: string, fix: string, at: string = where): SpecIssue => ({
+    severity: 'error',
+    path: at,
+    message,
+    fix,
+  });
 
   if (iss.code === 'custom') {
     const fix = (iss.params as { fix?: unknown } | undefined)?.fix;
@@ -199,7 +204,12 @@ function schemaIssue(iss: z.core.$ZodIssue, raw: unknown): SpecIssue[] {
     });
   }
   if (path.length === 0) {
-    return [issue(`the spec must be a mapping of fields (name, subnet, hosts, ...), not ${describeValue(value)}`, 'write the spec as "field: value" lines, e.g. name: halab')];
+    return [
+      issue(
+        `the spec must be a mapping of fields (name, subnet, hosts, ...), not ${describeValue(value)}`,
+        'write the spec as "field: value" lines, e.g. name: halab',
+      ),
+    ];
   }
   if (value === undefined) {
     const example = exampleAt(path);
@@ -227,7 +237,12 @@ function schemaIssue(iss: z.core.$ZodIssue, raw: unknown): SpecIssue[] {
   if (iss.code === 'invalid_value') {
     const values = iss.values.map(String);
     if (values.length === 1) {
-      return [issue(`${field} must be ${values[0]}, not ${describeValue(value)}`, `set ${field}: ${values[0]} or delete the line`)];
+      return [
+        issue(
+          `${field} must be ${values[0]}, not ${describeValue(value)}`,
+          `set ${field}: ${values[0]} or delete the line`,
+        ),
+      ];
     }
     const message =
       typeof value === 'string'
@@ -261,7 +276,8 @@ interface View {
 }
 
 function leniently(raw: Record<string, unknown>): View {
-  const subnetText = raw.subnet === undefined ? DEFAULT_SUBNET : typeof raw.subnet === 'string' ? raw.subnet : undefined;
+  const subnetText =
+    raw.subnet === undefined ? DEFAULT_SUBNET : typeof raw.subnet === 'string' ? raw.subnet : undefined;
   const subnet = subnetText === undefined ? undefined : parseCidr(subnetText);
 
   let vipText: string | undefined;
@@ -330,7 +346,10 @@ function machineCidrs(machine: MachineNetworks): { cidr: Cidr; source: string }[
 
 /** A private /24 that overlaps nothing on the machine: 10.213.x.0/24 first. */
 export function suggestFreeSubnet(machine: MachineNetworks): string | undefined {
-  const free = firstFreeCidr(subnetCandidates(), machineCidrs(machine).map((m) => m.cidr));
+  const free = firstFreeCidr(
+    subnetCandidates(),
+    machineCidrs(machine).map((m) => m.cidr),
+  );
   return free ? formatCidr(free) : undefined;
 }
 
@@ -348,16 +367,25 @@ function checkSubnet(view: View, machine: MachineNetworks, out: SpecIssue[]): vo
   const canonical = formatCidr(subnet);
 
   if (hasHostBits(subnet)) {
-    err(`subnet ${subnetText} has host bits set: its network address is ${formatIPv4(networkOf(subnet))}`, `write it as ${canonical}`);
+    err(
+      `subnet ${subnetText} has host bits set: its network address is ${formatIPv4(networkOf(subnet))}`,
+      `write it as ${canonical}`,
+    );
   }
   if (!isPrivate(subnet)) {
     err(`subnet ${subnetText} is not a private range (${PRIVATE_RANGES.join(', ')})`, pickSubnetFix(suggestion));
   }
   if (subnet.prefix > MAX_PREFIX) {
-    err(`subnet ${subnetText} is too small: the prefix must be /${MAX_PREFIX} or shorter`, suggestion ? `use a /24, e.g. ${suggestion}` : 'use a /24');
+    err(
+      `subnet ${subnetText} is too small: the prefix must be /${MAX_PREFIX} or shorter`,
+      suggestion ? `use a /24, e.g. ${suggestion}` : 'use a /24',
+    );
   }
   if (subnet.prefix < MIN_PREFIX) {
-    err(`subnet ${subnetText} is too large: the prefix must be /${MIN_PREFIX} or longer`, suggestion ? `use a /24, e.g. ${suggestion}` : 'use a /24');
+    err(
+      `subnet ${subnetText} is too large: the prefix must be /${MIN_PREFIX} or longer`,
+      suggestion ? `use a /24, e.g. ${suggestion}` : 'use a /24',
+    );
   }
   // One issue per clashing network: an address and its connected route are the same clash.
   const reported = new Set<string>();
@@ -372,11 +400,16 @@ function checkSubnet(view: View, machine: MachineNetworks, out: SpecIssue[]): vo
   // never wrote.
   if (view.hostsDefaulted && view.hosts) {
     const broadcast = broadcastOf(subnet);
-    const misfit = view.hosts.some((h) => h.address === undefined || !cidrContains(subnet, h.address) || h.address === broadcast);
+    const misfit = view.hosts.some(
+      (h) => h.address === undefined || !cidrContains(subnet, h.address) || h.address === broadcast,
+    );
     if (misfit) {
       const offsets = view.hosts.map((h) => (h.address ?? 0) - networkOf(subnet));
       const span = `.${Math.min(...offsets)} to .${Math.max(...offsets)}`;
-      err(`subnet ${subnetText} is too small for the default hosts at ${span}`, 'use a /26 or larger subnet, or list the hosts yourself');
+      err(
+        `subnet ${subnetText} is too small for the default hosts at ${span}`,
+        'use a /26 or larger subnet, or list the hosts yourself',
+      );
     }
   }
 }
@@ -386,7 +419,8 @@ function addressProblem(address: number, subnet: Cidr, subnetText: string): stri
   if (!cidrContains(subnet, address)) return `is outside subnet ${subnetText}`;
   if (address === networkOf(subnet)) return `is the network address of subnet ${subnetText}`;
   if (address === broadcastOf(subnet)) return `is the broadcast address of subnet ${subnetText}`;
-  if (address === networkOf(subnet) + 1) return `is the gateway of subnet ${subnetText} (this machine's address on the lab bridge)`;
+  if (address === networkOf(subnet) + 1)
+    return `is the gateway of subnet ${subnetText} (this machine's address on the lab bridge)`;
   return undefined;
 }
 
@@ -405,13 +439,22 @@ function checkAddresses(view: View, out: SpecIssue[]): void {
   // The VIP.
   if (view.vip !== undefined && view.vipText !== undefined) {
     const f = free(VIP_OFFSET);
-    const fix = subnet && f !== undefined ? `set vip to a free address inside ${subnetText}, e.g. ${formatIPv4(f)}` : 'set vip to a free address inside the subnet';
+    const fix =
+      subnet && f !== undefined
+        ? `set vip to a free address inside ${subnetText}, e.g. ${formatIPv4(f)}`
+        : 'set vip to a free address inside the subnet';
     const problem = subnet && subnetText !== undefined ? addressProblem(view.vip, subnet, subnetText) : undefined;
     if (problem) {
       out.push({ severity: 'error', path: 'vip', message: `VIP ${view.vipText} ${problem}`, fix });
     } else {
       const owner = hosts?.find((h) => h.address === view.vip);
-      if (owner) out.push({ severity: 'error', path: 'vip', message: `VIP ${view.vipText} is also the address of ${hostLabel(view, owner)}`, fix });
+      if (owner)
+        out.push({
+          severity: 'error',
+          path: 'vip',
+          message: `VIP ${view.vipText} is also the address of ${hostLabel(view, owner)}`,
+          fix,
+        });
     }
   }
 
@@ -447,7 +490,9 @@ function checkAddresses(view: View, out: SpecIssue[]): void {
         severity: 'error',
         path: `hosts[${h.index}].address`,
         message: `address ${text} ${problem}`,
-        fix: suggestion ? `use a free address inside ${subnetText}, e.g. ${suggestion}` : `use a free address inside ${subnetText}`,
+        fix: suggestion
+          ? `use a free address inside ${subnetText}, e.g. ${suggestion}`
+          : `use a free address inside ${subnetText}`,
       });
       continue;
     }
@@ -477,10 +522,21 @@ function checkRoles(view: View, out: SpecIssue[]): void {
   const masters = count('master');
   const lbs = count('lb');
   const workers = count('worker');
-  const add = (severity: SpecIssue['severity'], message: string, fix: string) => out.push({ severity, path: 'hosts', message, fix });
+  const add = (severity: SpecIssue['severity'], message: string, fix: string) =>
+    out.push({ severity, path: 'hosts', message, fix });
 
-  if (masters === 0) add('error', 'no host has role master: etcd and the Kubernetes API have nowhere to run', 'add three hosts with role master, e.g. m1, m2 and m3');
-  if (lbs === 0) add('error', 'no host has role lb: nothing holds the VIP or balances the API', 'add two hosts with role lb, e.g. lb1 and lb2');
+  if (masters === 0)
+    add(
+      'error',
+      'no host has role master: etcd and the Kubernetes API have nowhere to run',
+      'add three hosts with role master, e.g. m1, m2 and m3',
+    );
+  if (lbs === 0)
+    add(
+      'error',
+      'no host has role lb: nothing holds the VIP or balances the API',
+      'add two hosts with role lb, e.g. lb1 and lb2',
+    );
   if (masters > 0 && masters % 2 === 0) {
     const q = quorum(masters);
     add(
@@ -489,10 +545,26 @@ function checkRoles(view: View, out: SpecIssue[]): void {
       `use ${masters - 1} or ${masters + 1} masters`,
     );
   }
-  if (masters === 1) add('warning', 'no control-plane HA: losing the master loses the API', 'use three masters so the lab survives losing one');
-  if (masters === 2) add('warning', 'no control-plane HA: losing either master loses etcd quorum and the API', 'use three masters so the lab survives losing one');
-  if (lbs === 1) add('warning', 'the load balancer is a single point of failure', 'add a second host with role lb so keepalived can move the VIP');
-  if (workers === 0) add('warning', 'no workers: pods will have nowhere to run', 'add a host with role worker, e.g. w1');
+  if (masters === 1)
+    add(
+      'warning',
+      'no control-plane HA: losing the master loses the API',
+      'use three masters so the lab survives losing one',
+    );
+  if (masters === 2)
+    add(
+      'warning',
+      'no control-plane HA: losing either master loses etcd quorum and the API',
+      'use three masters so the lab survives losing one',
+    );
+  if (lbs === 1)
+    add(
+      'warning',
+      'the load balancer is a single point of failure',
+      'add a second host with role lb so keepalived can move the VIP',
+    );
+  if (workers === 0)
+    add('warning', 'no workers: pods will have nowhere to run', 'add a host with role worker, e.g. w1');
 }
 
 function round(n: number): number {
@@ -541,7 +613,57 @@ function checkTimers(t: Partial<TimerSpec>, out: SpecIssue[]): void {
       severity: 'warning',
       path: 'timers.nodeMonitorGracePeriodS',
       message: `nodeMonitorGracePeriodS ${grace} is less than 2 × nodeStatusUpdateFrequencyS (${2 * freq}): one late status update marks a healthy node NotReady`,
-      fix: `set nodeMonitorGracePeriodS to about 4 × nodeStatusUpdateFrequencyS (${4 * freq})`,
+      fix: `set nodeMonitorGracePeriodS to at least 2 × nodeStatusUpdateFrequencyS (${2 * freq}); Kubernetes' own defaults give 4 × (${4 * freq})`,
+    });
+  }
+}
+
+/** Provider existing: its login block is required with it and refused without it; the fast bootstrap only. */
+function checkExisting(raw: Record<string, unknown>, out: SpecIssue[]): void {
+  const existing = raw.provider === 'existing';
+  if (existing && raw.existing === undefined) {
+    out.push({
+      severity: 'error',
+      path: 'existing',
+      message: 'provider existing needs to know how to log in to the machines: `existing` is missing',
+      fix: 'add `existing: { user: root, privateKey: /root/.ssh/id_ed25519 }` (port and jump are optional)',
+    });
+  }
+  if (!existing && raw.existing !== undefined) {
+    out.push({
+      severity: 'error',
+      path: 'existing',
+      message: `\`existing\` is only read by provider existing, and this spec's provider is ${String(raw.provider ?? 'netns')}`,
+      fix: 'set `provider: existing`, or remove the `existing` block',
+    });
+  }
+  if (existing && (raw.bootstrap ?? 'kubeadm') === 'kubeadm') {
+    out.push({
+      severity: 'error',
+      path: 'bootstrap',
+      message:
+        "provider existing runs the fast bootstrap only: the kubeadm bootstrap's nodes need the runtime disk with every image preloaded, which HA Lab makes only for its own hosts (netns, qemu)",
+      fix: 'set `bootstrap: fast`',
+    });
+  }
+  const hosts = Array.isArray(raw.hosts) ? (raw.hosts as unknown[]) : [];
+  hosts.forEach((h, i) => {
+    if (!existing && isRecord(h) && h.ssh !== undefined) {
+      out.push({
+        severity: 'error',
+        path: `hosts[${i}].ssh`,
+        message: `hosts[${i}].ssh is only read by provider existing`,
+        fix: 'remove it, or set `provider: existing`',
+      });
+    }
+  });
+  if (existing && raw.hosts === undefined) {
+    out.push({
+      severity: 'warning',
+      path: 'hosts',
+      message:
+        'provider existing with the default hosts: the machines must have the addresses .11, .12, .21–.23, .31, .32 of the subnet',
+      fix: 'list your machines under `hosts` with their addresses',
     });
   }
 }
@@ -589,7 +711,9 @@ export function validateSpec(input: unknown, machine: MachineNetworks): SpecVali
 
   if (isRecord(raw)) {
     const view = leniently(raw);
-    checkSubnet(view, machine, issues);
+    // existing machines sit in a network this machine may already route to: no overlap check
+    checkSubnet(view, raw.provider === 'existing' ? { ...machine, cidrs: [] } : machine, issues);
+    checkExisting(raw, issues);
     checkAddresses(view, issues);
     checkRoles(view, issues);
     checkTimers(view.timers, issues);

@@ -10,8 +10,19 @@ beforeEach(() => {
 });
 
 const state = (name: string): LabState => ({
-  name, phase: 'ready', tag: labTag(name), createdAt: '', updatedAt: '', completedSteps: [], hosts: {},
-  spec: { name, provider: 'netns', subnet: '10.213.5.0/24', hosts: [{ name: 'm1', role: 'master', address: '10.213.5.21' }] } as LabState['spec'],
+  name,
+  phase: 'ready',
+  tag: labTag(name),
+  createdAt: '',
+  updatedAt: '',
+  completedSteps: [],
+  hosts: {},
+  spec: {
+    name,
+    provider: 'netns',
+    subnet: '10.213.5.0/24',
+    hosts: [{ name: 'm1', role: 'master', address: '10.213.5.21' }],
+  } as LabState['spec'],
 });
 
 describe('state store', () => {
@@ -48,7 +59,10 @@ describe('state store', () => {
     const release = await acquireLock('l', 'up');
     // same process re-entering counts as stale; simulate another live process: pid 1 always exists
     writeFileSync(join(labDir('l'), 'lock'), JSON.stringify({ pid: 1, action: 'up' }));
-    await expect(acquireLock('l', 'down')).rejects.toMatchObject({ code: 'LAB_BUSY', message: 'lab l is busy: `halab up` (pid 1) is working on it' });
+    await expect(acquireLock('l', 'down')).rejects.toMatchObject({
+      code: 'LAB_BUSY',
+      message: 'lab l is busy: `halab up` (pid 1) is working on it',
+    });
     // a holder that no longer exists (a kill -9'd halab) does not block
     writeFileSync(join(labDir('l'), 'lock'), JSON.stringify({ pid: 2 ** 22 + 12345, action: 'up' }));
     const r2 = await acquireLock('l', 'down');

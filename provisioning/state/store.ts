@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { LabState, LabSummary } from '../api/types.ts';
 import { HalabError } from '../errors.ts';
+import { tryLock } from '../util/lock.ts';
 
 /** Root of everything HA Lab keeps: $HALAB_HOME, else $XDG_STATE_HOME/halab, else ~/.local/state/halab. */
 export function halabHome(): string {
@@ -18,7 +19,9 @@ export function labsRoot(): string {
 
 export function labDir(name: string): string {
   if (!/^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/.test(name)) {
-    throw new HalabError('BAD_LAB_NAME', `"${name}" is not a lab name`, { fix: 'lab names are DNS labels of at most 20 characters, e.g. "halab" or "lab2"' });
+    throw new HalabError('BAD_LAB_NAME', `"${name}" is not a lab name`, {
+      fix: 'lab names are DNS labels of at most 20 characters, e.g. "halab" or "lab2"',
+    });
   }
   return join(labsRoot(), name);
 }
@@ -80,45 +83,41 @@ export async function listLabs(): Promise<LabSummary[]> {
   for (const n of names) {
     const s = await readState(n).catch(() => undefined);
     if (!s) continue;
-    out.push({ name: s.name, phase: s.phase, provider: s.spec.provider, subnet: s.spec.subnet, hosts: s.spec.hosts.length, updatedAt: s.updatedAt });
+    out.push({
+      name: s.name,
+      phase: s.phase,
+      provider: s.spec.provider,
+      subnet: s.spec.subnet,
+      hosts: s.spec.hosts.length,
+      updatedAt: s.updatedAt,
+    });
   }
   return out;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return !/^State:\s+Z/m.test(st);
-  } catch {
-    return false;
-  }
-}
-
 /**
  * One engine at a time per lab. A lock left by a process that died (kill -9, crash) is taken
- * over; a lock held by a live process is an error naming it.
+ * over; a lock held by a live process is an error naming it (HalabError LAB_BUSY). This process
+ * may take its own lock again (the service runs several operations in one process and keeps its
+ * own table of busy labs). Resolves with the release function.
  */
 export async function acquireLock(name: string, action: string): Promise<() => Promise<void>> {
   const dir = labDir(name);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, 'lock');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await fs.open(path, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600);
-      await fh.writeFile(JSON.stringify({ pid: process.pid, action, at: new Date().toISOString() }));
-      await fh.close();
-      return async () => { await fs.rm(path, { force: true }); };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder: { pid?: number; action?: string } = {};
-      try { holder = JSON.parse(await fs.readFile(path, 'utf8')); } catch { /* half-written: stale */ }
-      if (holder.pid && holder.pid !== process.pid && pidAlive(holder.pid)) {
-        throw new HalabError('LAB_BUSY', `lab ${name} is busy: \`halab ${holder.action ?? '?'}\` (pid ${holder.pid}) is working on it`, {
-          fix: `wait for it to finish, or stop it (Ctrl-C / kill ${holder.pid}) and run your command again`,
-        });
-      }
-      await fs.rm(path, { force: true });
+  let r;
+  try {
+    r = await tryLock(join(dir, 'lock'), { info: { action }, sameProcess: 'take-over' });
+  } catch (err) {
+    if (err instanceof HalabError && err.code === 'LOCK_CONTENDED') {
+      throw new HalabError('LAB_BUSY', `cannot lock lab ${name}`, { fix: 'run your command again' });
     }
+    throw err;
   }
-  throw new HalabError('LAB_BUSY', `cannot lock lab ${name}`);
+  const lock = r.lock;
+  if (lock) return () => lock.release();
+  const holder = r.owner;
+  const act = typeof holder.info.action === 'string' ? holder.info.action : '?';
+  throw new HalabError('LAB_BUSY', `lab ${name} is busy: \`halab ${act}\` (pid ${holder.pid}) is working on it`, {
+    fix: `wait for it to finish, or stop it (Ctrl-C / kill ${holder.pid}) and run your command again`,
+  });
 }

@@ -8,7 +8,12 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toErrorInfo, isCancelled } from '../../provisioning/errors.ts';
-import { ensureArtifacts, K8S_COMPONENTS, KUBERNETES_VERSION, parseVersion } from '../../provisioning/artifacts/kubernetes.ts';
+import {
+  ensureArtifacts,
+  K8S_COMPONENTS,
+  KUBERNETES_VERSION,
+  parseVersion,
+} from '../../provisioning/artifacts/kubernetes.ts';
 
 const USAGE = `usage: npx tsx scripts/k8s/fetch.ts [--version vX.Y.Z] [--from auto|download|build]
                                   [--toolchain upstream|local] [--verbose]
@@ -44,7 +49,10 @@ async function main(): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  if (args.help) { process.stdout.write(`${USAGE}\n`); return 0; }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const from = args.from;
   if (from !== 'auto' && from !== 'download' && from !== 'build') {
     process.stderr.write(`--from must be auto, download or build\n${USAGE}\n`);
@@ -71,7 +79,10 @@ async function main(): Promise<number> {
   let compiled = 0;
   let downloads = 0;
   const onLog = (line: string) => {
-    if (args.verbose) { process.stdout.write(`${line}\n`); return; }
+    if (args.verbose) {
+      process.stdout.write(`${line}\n`);
+      return;
+    }
     if (line.startsWith('go: downloading ')) {
       if (++downloads % 50 === 0) process.stdout.write(`  [${elapsed()}] ${downloads} modules downloaded\n`);
       return;
@@ -91,14 +102,22 @@ async function main(): Promise<number> {
       const size = statSync(join(r.binDir, c)).size;
       process.stdout.write(`  ${c.padEnd(24)} ${(size / 1e6).toFixed(1).padStart(6)} MB\n`);
     }
-    process.stdout.write(r.cached
-      ? `Kubernetes ${version} already in ${r.binDir} (${r.source}; checked in ${Math.round(r.seconds * 1000)} ms)\n`
-      : `Kubernetes ${version} ready in ${r.binDir} (${r.source} in ${fmtTime(r.seconds)})\n`);
+    process.stdout.write(
+      r.cached
+        ? `Kubernetes ${version} already in ${r.binDir} (${r.source}; checked in ${Math.round(r.seconds * 1000)} ms)\n`
+        : `Kubernetes ${version} ready in ${r.binDir} (${r.source} in ${fmtTime(r.seconds)})\n`,
+    );
     return 0;
   } catch (err) {
     const info = toErrorInfo(err);
     process.stderr.write(`error: ${info.message} [${info.code}]\n`);
-    if (info.details) process.stderr.write(`${info.details.split('\n').map((l) => `  | ${l}`).join('\n')}\n`);
+    if (info.details)
+      process.stderr.write(
+        `${info.details
+          .split('\n')
+          .map((l) => `  | ${l}`)
+          .join('\n')}\n`,
+      );
     if (info.fix) process.stderr.write(`fix: ${info.fix}\n`);
     return isCancelled(err) ? 130 : 1;
   }

@@ -10,25 +10,42 @@ const home = freshHome('badspec');
 afterAll(() => removeHome(home));
 
 const netnsNow = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-const linksNow = () => execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((l) => l.split(': ')[1]).join(' ');
+const linksNow = () =>
+  execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(': ')[1])
+    .join(' ');
 // the machine's own network (the first address of eth0 or whatever interface carries the default route)
 const machineNet = (() => {
-  const r = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show'], { encoding: 'utf8' })) as { dst: string; dev: string }[];
+  const r = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show'], { encoding: 'utf8' })) as {
+    dst: string;
+    dev: string;
+  }[];
   const dev = r.find((x) => x.dst === 'default')?.dev;
   return r.find((x) => x.dst !== 'default' && x.dev === dev && !x.dst.startsWith('127.'));
 })();
 
 const H = (name: string, role: string, address: string) => `  - { name: ${name}, role: ${role}, address: ${address} }`;
-const hosts = (subnet3: string, extra: string[] = []) => [
-  'hosts:', H('lb1', 'lb', `${subnet3}.11`), H('lb2', 'lb', `${subnet3}.12`), H('m1', 'master', `${subnet3}.21`),
-  H('m2', 'master', `${subnet3}.22`), H('m3', 'master', `${subnet3}.23`), H('w1', 'worker', `${subnet3}.31`), ...extra,
-].join('\n');
+const hosts = (subnet3: string, extra: string[] = []) =>
+  [
+    'hosts:',
+    H('lb1', 'lb', `${subnet3}.11`),
+    H('lb2', 'lb', `${subnet3}.12`),
+    H('m1', 'master', `${subnet3}.21`),
+    H('m2', 'master', `${subnet3}.22`),
+    H('m3', 'master', `${subnet3}.23`),
+    H('w1', 'worker', `${subnet3}.31`),
+    ...extra,
+  ].join('\n');
 
 const cases: { name: string; yaml: string; expect: string[] }[] = [
   {
     name: 'a VIP outside the subnet',
     yaml: `name: bad1\nsubnet: 10.213.70.0/24\nvip: 10.213.71.10\n`,
-    expect: ['VIP 10.213.71.10 is outside subnet 10.213.70.0/24', 'fix: set vip to a free address inside 10.213.70.0/24'],
+    expect: [
+      'VIP 10.213.71.10 is outside subnet 10.213.70.0/24',
+      'fix: set vip to a free address inside 10.213.70.0/24',
+    ],
   },
   {
     name: 'a VIP equal to a host address',
@@ -38,12 +55,20 @@ const cases: { name: string; yaml: string; expect: string[] }[] = [
   {
     name: 'duplicate names and addresses',
     yaml: `name: bad3\nsubnet: 10.213.70.0/24\n${hosts('10.213.70', [H('m1', 'worker', '10.213.70.31')])}\n`,
-    expect: ['hosts[6].name', 'host name "m1" is also the name of hosts[2]', 'hosts[6].address', 'address 10.213.70.31 is also the address of w1 (hosts[5])'],
+    expect: [
+      'hosts[6].name',
+      'host name "m1" is also the name of hosts[2]',
+      'hosts[6].address',
+      'address 10.213.70.31 is also the address of w1 (hosts[5])',
+    ],
   },
   {
     name: 'names that are not DNS labels',
     yaml: `name: Bad_Lab\nsubnet: 10.213.70.0/24\n${hosts('10.213.70', [H('W_2', 'worker', '10.213.70.32')])}\n`,
-    expect: [`name "Bad_Lab" is not a DNS label: use lowercase letters, digits and '-', starting and ending with a letter or digit`, 'host name "W_2" is not a DNS label'],
+    expect: [
+      `name "Bad_Lab" is not a DNS label: use lowercase letters, digits and '-', starting and ending with a letter or digit`,
+      'host name "W_2" is not a DNS label',
+    ],
   },
   {
     name: 'an address outside the subnet',
@@ -56,7 +81,11 @@ if (machineNet) {
     name: 'a subnet that overlaps a route of this machine',
     yaml: `name: bad6\nsubnet: ${machineNet.dst}\n`,
     // the machine's own network: reported as overlapping its address (and its route) on that interface
-    expect: [`subnet ${machineNet.dst} overlaps `, ` on ${machineNet.dev} on this machine`, 'fix: pick a free private range, e.g. 10.213.'],
+    expect: [
+      `subnet ${machineNet.dst} overlaps `,
+      ` on ${machineNet.dev} on this machine`,
+      'fix: pick a free private range, e.g. 10.213.',
+    ],
   });
 }
 
@@ -102,6 +131,12 @@ describe('bad specs', () => {
     expect(r.code).toBe(2);
     const out = JSON.parse(r.stdout);
     expect(out.error.code).toBe('SPEC_INVALID');
-    expect(out.issues).toContainEqual(expect.objectContaining({ severity: 'error', path: 'vip', message: 'VIP 10.213.71.10 is outside subnet 10.213.70.0/24' }));
+    expect(out.issues).toContainEqual(
+      expect.objectContaining({
+        severity: 'error',
+        path: 'vip',
+        message: 'VIP 10.213.71.10 is outside subnet 10.213.70.0/24',
+      }),
+    );
   });
 });

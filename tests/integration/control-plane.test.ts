@@ -1,23 +1,45 @@
 // Issue "HA control plane": `halab up` on the reference layout ends with a working HA cluster,
 // every client through the VIP; snapshots are scheduled and verified; a broken LB template stops
 // `up` with the validator's message and leaves nothing; `halab down` leaves nothing.
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabHandle } from '../../provisioning/engine/lab.ts';
-import { kubectl, kubectlJson, leases, nodes } from '../../provisioning/k8s/kubectl.ts';
+import type { EngineEvent } from '../../provisioning/api/types.ts';
+import { loadSpec } from '../../provisioning/cli/spec-input.ts';
+import { LabHandle, labPlan, up } from '../../provisioning/engine/lab.ts';
+import { breakConfig } from '../../provisioning/steps/lb/index.ts';
+import { kubectl, kubectlJson, kubectlPath, leases, nodes } from '../../provisioning/k8s/kubectl.ts';
 import { etcdctl } from '../../provisioning/steps/etcd/index.ts';
 import { vrrpStates, waitBackendsUp } from '../../provisioning/steps/lb/status.ts';
 import { listSnapshots } from '../../provisioning/snapshots/index.ts';
 import { cli, freshHome, leaks, removeHome, saveLabLog, skipUnlessRoot, writeSpec } from './helpers.ts';
+import { netnsHost } from '../../provisioning/providers/netns/index.ts';
 
 const skip = skipUnlessRoot();
 const LAB = 'itcp';
 // the reference layout in a subnet of our own, with a short snapshot interval so the schedule can be seen
-const SPEC = `name: ${LAB}\nsubnet: 10.213.62.0/24\nsnapshots: { intervalS: 15, retain: 3 }\n`;
+// the fast bootstrap's control plane (supervised processes, hollow kubelets)
+const SPEC = `name: ${LAB}\nsubnet: 10.213.62.0/24\nbootstrap: fast\nsnapshots: { intervalS: 15, retain: 3 }\n`;
 const BROKEN = 'itbroken';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// the user's kubeconfig before `up` (KUBECONFIG points at a file in this test's home: see freshHome)
+const OTHER_CONTEXT = {
+  clusters: [{ name: 'kind-dev', cluster: { server: 'https://127.0.0.1:40000' } }],
+  users: [{ name: 'kind-dev', user: { token: 'abc' } }],
+  contexts: [{ name: 'kind-dev', context: { cluster: 'kind-dev', user: 'kind-dev', namespace: 'apps' } }],
+};
+type Kubeconfig = typeof OTHER_CONTEXT & { 'current-context'?: string };
+const readKubeconfig = () => parse(readFileSync(process.env.KUBECONFIG!, 'utf8')) as Kubeconfig;
+const entriesNamed = (k: Kubeconfig, name: string) => ({
+  clusters: k.clusters.filter((c) => c.name === name),
+  users: k.users.filter((u) => u.name === name),
+  contexts: k.contexts.filter((c) => c.name === name),
+});
 
 describe.skipIf(!!skip)('control plane on the netns lab', () => {
   let home = '';
@@ -26,6 +48,11 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   beforeAll(async () => {
     home = freshHome('cp');
+    mkdirSync(join(home, 'kube'), { recursive: true });
+    writeFileSync(
+      process.env.KUBECONFIG!,
+      `# someone's kubeconfig\n${JSON.stringify({ apiVersion: 'v1', kind: 'Config', ...OTHER_CONTEXT, 'current-context': 'kind-dev' }, null, 2)}\n`,
+    );
     const r = await cli(home, ['up', writeSpec(home, 'lab.yaml', SPEC), '--json'], 540_000);
     upStdout = r.stdout;
     if (r.code !== 0) throw new Error(`halab up failed (${r.code}):\n${r.stderr}\n${r.stdout.slice(-3000)}`);
@@ -38,9 +65,27 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     const r = await cli(home, ['down', LAB]);
     const left = leaks(home, LAB);
     await cli(home, ['down', BROKEN]);
+    // `down` removed the lab's context (and current-context, which was it); the other one is as it was
+    const kc = readKubeconfig();
     removeHome(home);
     expect(r.code, r.stderr).toBe(0);
     expect(left).toEqual([]);
+    expect(entriesNamed(kc, `halab-${LAB}`)).toEqual({ clusters: [], users: [], contexts: [] });
+    expect(kc['current-context']).toBeUndefined();
+    expect(entriesNamed(kc, 'kind-dev')).toEqual(OTHER_CONTEXT);
+  });
+
+  it('`up` merged the context halab-<lab> into the default kubeconfig: plain `kubectl get nodes` answers', async () => {
+    const kc = readKubeconfig();
+    expect(kc['current-context']).toBe(`halab-${LAB}`);
+    expect(entriesNamed(kc, 'kind-dev')).toEqual(OTHER_CONTEXT);
+    // no flags, no --kubeconfig: only KUBECONFIG (this test's "default" file) in the environment
+    const { stdout } = await promisify(execFile)(kubectlPath(lab.state), ['get', 'nodes'], {
+      env: { PATH: process.env.PATH, KUBECONFIG: process.env.KUBECONFIG },
+      timeout: 30_000,
+    });
+    const rows = stdout.trim().split('\n').slice(1);
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 2).join(' ')).sort()).toEqual(['w1 Ready', 'w2 Ready']);
   });
 
   it('the API answers through the VIP, and kubeconfigs point at the VIP', async () => {
@@ -49,8 +94,15 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     const admin = readFileSync(join(lab.dir, 'pki', 'kubeconfig', 'admin.conf'), 'utf8');
     expect(admin).toContain('server: https://10.213.62.10:6443');
     for (const m of ['m1', 'm2', 'm3']) {
-      const conf = await lab.remote(m).exec('grep -h server: /etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf');
-      expect(conf.stdout.trim().split('\n').map((l) => l.trim())).toEqual(['server: https://10.213.62.10:6443', 'server: https://10.213.62.10:6443']);
+      const conf = await lab
+        .remote(m)
+        .exec('grep -h server: /etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf');
+      expect(
+        conf.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.trim()),
+      ).toEqual(['server: https://10.213.62.10:6443', 'server: https://10.213.62.10:6443']);
     }
     const w = await lab.remote('w1').exec('grep server: /etc/kubernetes/kubelet.conf');
     expect(w.stdout.trim()).toBe('server: https://10.213.62.10:6443');
@@ -97,13 +149,23 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   it('a Deployment of 4 replicas runs, spread over both workers', async () => {
     const manifest = JSON.stringify({
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' },
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default' },
       spec: {
-        replicas: 4, selector: { matchLabels: { app: 'web' } },
+        replicas: 4,
+        selector: { matchLabels: { app: 'web' } },
         template: {
           metadata: { labels: { app: 'web' } },
           spec: {
-            topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } }],
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'DoNotSchedule',
+                labelSelector: { matchLabels: { app: 'web' } },
+              },
+            ],
             containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10' }],
           },
         },
@@ -118,7 +180,10 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     }
     expect(pods).toHaveLength(4);
     expect(pods.every((p) => p.status.phase === 'Running')).toBe(true);
-    const perNode = pods.reduce<Record<string, number>>((acc, p) => ({ ...acc, [p.spec.nodeName!]: (acc[p.spec.nodeName!] ?? 0) + 1 }), {});
+    const perNode = pods.reduce<Record<string, number>>(
+      (acc, p) => ({ ...acc, [p.spec.nodeName!]: (acc[p.spec.nodeName!] ?? 0) + 1 }),
+      {},
+    );
     expect(perNode).toEqual({ w1: 2, w2: 2 });
   });
 
@@ -135,7 +200,7 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
       expect(good[0]!.revision).toBeGreaterThan(0);
       // really on disk B: the snapshot disk's own filesystem
       const df = await lab.remote(m).exec(`findmnt -n -o SOURCE --target ${good[0]!.file}`);
-      expect(df.stdout.trim()).toBe(lab.state.hosts[m]!.disks.find((d) => d.name === 'etcd-snapshots')!.loopDevice);
+      expect(df.stdout.trim()).toBe(netnsHost(lab.state, m).disks.find((d) => d.name === 'etcd-snapshots')!.loopDevice);
     }
   });
 
@@ -165,17 +230,23 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     expect(st.controlPlane.lastGoodSnapshot.file).toMatch(/^\/var\/lib\/etcd-snapshots\/snap-/);
     expect(st.controlPlane.nodes.every((n: { ready: boolean }) => n.ready)).toBe(true);
     const m1 = st.hosts.find((h: { name: string }) => h.name === 'm1');
-    expect(m1.services.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']));
+    expect(m1.services.map((s: { name: string }) => s.name)).toEqual(
+      expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']),
+    );
   });
 
   it('`halab up` on the ready lab changes nothing', async () => {
     const before = JSON.parse((await cli(home, ['status', LAB, '--json'])).stdout);
     const r = await cli(home, ['up', join(home, 'lab.yaml'), '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const ends = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step:end');
+    const ends = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.type === 'step:end');
     // only the pure checks (gates, which have nothing to skip) run again
     const ran = ends.filter((e) => e.status !== 'skipped').map((e) => e.stepId);
-    expect(ran.filter((id) => !['netns:ssh', 'lb:ready'].includes(id))).toEqual([]);
+    expect(ran.filter((id) => !['netns:ssh', 'lb:ready', 'etcd:data-check'].includes(id))).toEqual([]);
     expect(ends.length).toBeGreaterThan(15);
     const after = JSON.parse((await cli(home, ['status', LAB, '--json'])).stdout);
     // no service restarted, same pids
@@ -189,23 +260,38 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     void upStdout;
   });
 
-  it('`halab up` brings back a worker whose hollow kubelet was stopped (one restart of it)', async () => {
+  it('`halab up` brings back a worker whose hollow kubelet was stopped', async () => {
     const lab = await LabHandle.open(LAB);
     try {
-      await lab.remote('w1').exec('s6-svc -d /run/halab/service/kubelet && s6-svwait -D -t 10000 /run/halab/service/kubelet');
+      await lab
+        .remote('w1')
+        .exec('s6-svc -d /run/halab/service/kubelet && s6-svwait -D -t 10000 /run/halab/service/kubelet');
       // the node controller marks it NotReady after the grace period
       const t0 = Date.now();
-      while (Date.now() - t0 < 90_000 && (await nodes(lab).catch(() => [])).find((n) => n.name === 'w1')?.ready !== false) await sleep(1000);
+      while (
+        Date.now() - t0 < 90_000 &&
+        (await nodes(lab).catch(() => [])).find((n) => n.name === 'w1')?.ready !== false
+      )
+        await sleep(1000);
       expect((await nodes(lab)).find((n) => n.name === 'w1')?.ready).toBe(false);
     } finally {
       await lab.close();
     }
     const r = await cli(home, ['up', join(home, 'lab.yaml'), '--json'], 400_000);
     expect(r.code, r.stderr).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const step = events.filter((e) => e.type === 'step:end' && e.stepId === 'workers:hollow-nodes');
     expect(step.map((e) => e.status)).toEqual(['done']);
-    expect(events.some((e) => e.type === 'step:log' && e.host === 'w1' && /restarting the hollow kubelet once/.test(e.message))).toBe(true);
+    // the service manager starts what was stopped on purpose (and nothing else on w2)
+    expect(events.some((e) => e.type === 'step:log' && e.host === 'w1' && e.message === 'hollow kubelet started')).toBe(
+      true,
+    );
+    expect(events.some((e) => e.type === 'step:log' && e.host === 'w2' && /hollow kubelet/.test(e.message))).toBe(
+      false,
+    );
     const lab2 = await LabHandle.open(LAB);
     try {
       expect((await nodes(lab2)).map((n) => `${n.name}:${n.ready}`).sort()).toEqual(['w1:true', 'w2:true']);
@@ -223,12 +309,15 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
 
   for (const tool of ['haproxy', 'keepalived'] as const) {
     it(`a broken ${tool} template stops \`up\` with the validator's message and leaves nothing running`, async () => {
-      const spec = writeSpec(home, `broken-${tool}.yaml`, `name: ${BROKEN}\nsubnet: 10.213.63.0/24\n`);
-      const r = await cli(home, ['up', spec], 300_000, { HALAB_TEST_BREAK: tool });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(tool === 'haproxy' ? 'haproxy -c' : 'keepalived -t');
-      expect(r.stderr).toContain('halab-test-break-invalid-keyword');
-      expect(r.stderr).toContain('removing the half-built lab');
+      const { spec } = await loadSpec(
+        writeSpec(home, `broken-${tool}.yaml`, `name: ${BROKEN}\nsubnet: 10.213.63.0/24\n`),
+      );
+      const events: EngineEvent[] = [];
+      const res = await up(spec, { emit: (e) => events.push(e), plan: labPlan(spec, { lb: breakConfig(tool) }) });
+      expect(res.ok).toBe(false);
+      expect(res.error?.message).toContain(tool === 'haproxy' ? 'haproxy -c' : 'keepalived -t');
+      expect(res.error?.details).toContain('halab-test-break-invalid-keyword');
+      expect(events.some((e) => e.type === 'step:log' && e.message.includes('removing the half-built lab'))).toBe(true);
       expect(leaks(home, BROKEN)).toEqual([]);
     });
   }

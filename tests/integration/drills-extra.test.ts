@@ -22,7 +22,11 @@ const skip = skipUnlessRoot();
 const LAB = 'itdrx';
 const SUBNET = '10.213.83.0/24';
 
-interface Run { result: DrillResult; reportDir?: string; events: DrillEvent[] }
+interface Run {
+  result: DrillResult;
+  reportDir?: string;
+  events: DrillEvent[];
+}
 
 describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
   let home = '';
@@ -31,10 +35,19 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
 
   async function drill(name: string): Promise<Run> {
     const events: DrillEvent[] = [];
-    const result = await runDrill(lab!, name, { emit: (e) => { if (e.type !== 'drill:samples') events.push(e); } });
+    const result = await runDrill(lab!, name, {
+      emit: (e) => {
+        if (e.type !== 'drill:samples') events.push(e);
+      },
+    });
     const end = events.find((e) => e.type === 'drill:end') as Extract<DrillEvent, { type: 'drill:end' }> | undefined;
     if (!result.ok) {
-      console.error(`${name} failed: ${result.error ?? ''}\n${result.checks.filter((c) => !c.ok).map((c) => `${c.title}: ${c.observed}`).join('\n')}`);
+      console.error(
+        `${name} failed: ${result.error ?? ''}\n${result.checks
+          .filter((c) => !c.ok)
+          .map((c) => `${c.title}: ${c.observed}`)
+          .join('\n')}`,
+      );
     }
     return { result, reportDir: end?.reportDir, events };
   }
@@ -44,8 +57,11 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
 
   function expectReport(r: Run, labels: string[]) {
     expect(r.reportDir, 'report directory').toBeTruthy();
-    for (const f of ['report.json', 'report.md', 'timeline.svg']) expect(existsSync(join(r.reportDir!, f)), f).toBe(true);
-    const json = JSON.parse(readFileSync(join(r.reportDir!, 'report.json'), 'utf8')) as { result?: DrillResult } & Partial<DrillResult>;
+    for (const f of ['report.json', 'report.md', 'timeline.svg'])
+      expect(existsSync(join(r.reportDir!, f)), f).toBe(true);
+    const json = JSON.parse(readFileSync(join(r.reportDir!, 'report.json'), 'utf8')) as {
+      result?: DrillResult;
+    } & Partial<DrillResult>;
     expect((json.result ?? json).runId).toBe(r.result.runId);
     const md = readFileSync(join(r.reportDir!, 'report.md'), 'utf8');
     expect(md).toContain(`# Drill ${r.result.drill}`);
@@ -58,7 +74,11 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
     home = freshHome('drx');
     const res = validateSpec({ name: LAB, subnet: SUBNET }, await machineNetworks());
     if (!res.spec) throw new Error(`spec rejected: ${JSON.stringify(res.issues)}`);
-    const r = await up(res.spec, { emit: (e) => { upEvents.push(e); } });
+    const r = await up(res.spec, {
+      emit: (e) => {
+        upEvents.push(e);
+      },
+    });
     if (!r.ok) throw new Error(`up failed: ${JSON.stringify(r.error, null, 1)}`);
     lab = await LabHandle.open(LAB);
   });
@@ -79,7 +99,7 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
     expect(left).toEqual([]);
   });
 
-  it('quorum-table: the measured tolerance of 1..7 members equals the article\'s ⌊(n−1)/2⌋', async () => {
+  it("quorum-table: the measured tolerance of 1..7 members equals the article's ⌊(n−1)/2⌋", async () => {
     const r = await drill('quorum-table');
     expect(r.result.error).toBeUndefined();
     expect(r.result.ok).toBe(true);
@@ -87,11 +107,18 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
     expect(check(r, 'quorum-table')?.ok).toBe(true);
     expect(check(r, 'nothing-left')?.ok).toBe(true);
     // the formatted table was emitted
-    const log = r.events.filter((e) => e.type === 'drill:log').map((e) => (e as { message: string }).message).join('\n');
+    const log = r.events
+      .filter((e) => e.type === 'drill:log')
+      .map((e) => (e as { message: string }).message)
+      .join('\n');
     expect(log).toContain('tolerated (measured)  tolerated (article)');
     expectReport(r, ['7 members (majority 4): failures tolerated', '| 3 | ✓ as predicted']);
     // nothing of the throwaway clusters is left on the host
-    const left = await lab!.remote('w2').exec('ls -A /var/lib/halab-qt 2>/dev/null; pgrep -f -- "--data-dir=/var/lib/halab-q[t]" || true', { allowFail: true });
+    const left = await lab!
+      .remote('w2')
+      .exec('ls -A /var/lib/halab-qt 2>/dev/null; pgrep -f -- "--data-dir=/var/lib/halab-q[t]" || true', {
+        allowFail: true,
+      });
     expect(left.stdout.trim()).toBe('');
   });
 
@@ -111,7 +138,11 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
     expect(check(r, 'haproxy-all-up')?.ok).toBe(true);
     expect(measured(r, 'converge')).toBeGreaterThan(0);
     expect(r.result.marks.some((m) => m.kind === 'fault' && /cable pulled/.test(m.label))).toBe(true);
-    expectReport(r, ['Writes committed by the isolated member', 'healthy and caught up after the cable is back', 'HAProxy marks m2 DOWN']);
+    expectReport(r, [
+      'Writes committed by the isolated member',
+      'healthy and caught up after the cable is back',
+      'HAProxy marks m2 DOWN',
+    ]);
   });
 
   it('disk-loss: quorum is never lost, and the rebuilt member has the data written while it was gone', async () => {
@@ -129,12 +160,26 @@ describe.skipIf(!!skip)('drills: disk-loss, partition, quorum-table', () => {
     expect(check(r, 'same-revision')?.ok).toBe(true);
     // every command was recorded for the walkthrough: the stop, the wipe, member remove/add, the override, the start
     const cmds = r.result.walkthrough.map((w) => w.command).join('\n');
-    for (const c of ['s6-svc -d', '-mindepth 1 -delete', 'member remove', 'member add', 'initial-cluster-state', 's6-svc -u']) expect(cmds, c).toContain(c);
+    for (const c of [
+      's6-svc -d',
+      '-mindepth 1 -delete',
+      'member remove',
+      'member add',
+      'initial-cluster-state',
+      's6-svc -u',
+    ])
+      expect(cmds, c).toContain(c);
     expect(r.events.filter((e) => e.type === 'drill:command').length).toBe(r.result.walkthrough.length);
-    expectReport(r, ['Linearizable reads answered from the fault to the rejoin', 'Re-added member healthy', 'member remove']);
+    expectReport(r, [
+      'Linearizable reads answered from the fault to the rejoin',
+      'Re-added member healthy',
+      'member remove',
+    ]);
     // the one-time override is gone once the member has its data again
     const victim = (r.result.marks.find((m) => m.kind === 'fault')?.label ?? 'm3').split(':')[0]!;
-    const o = await lab!.remote(victim).exec('test -e /etc/halab/etcd/initial-cluster-state && echo present || echo absent');
+    const o = await lab!
+      .remote(victim)
+      .exec('test -e /etc/halab/etcd/initial-cluster-state && echo present || echo absent');
     expect(o.stdout.trim()).toBe('absent');
   });
 });

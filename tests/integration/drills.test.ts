@@ -3,6 +3,7 @@
 // came back, the pinned node went NotReady), then that the lab is healthy again. Timing figures
 // belong to the bench: the margins here are generous enough for a loaded 2-core machine and still
 // say something (an outage of a whole grace period would fail them).
+// The lab is the default (kubeadm: real kubelets and pods), so the drills that need real pods run here too.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,7 +34,8 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
     expect(end?.type).toBe('drill:end');
     const dir = end?.type === 'drill:end' ? end.reportDir : undefined;
     expect(dir).toBeTruthy();
-    for (const f of ['report.json', 'report.md', 'timeline.svg', 'report.html']) expect(existsSync(join(dir!, f)), f).toBe(true);
+    for (const f of ['report.json', 'report.md', 'timeline.svg', 'report.html'])
+      expect(existsSync(join(dir!, f)), f).toBe(true);
     const md = readFileSync(join(dir!, 'report.md'), 'utf8');
     expect(md).toContain('## Prediction vs measured');
     expect(md).toContain('| what | predicted | measured | verdict |');
@@ -46,13 +48,20 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
     expect(st.vipHolder, name).toBe('lb1');
     expect(st.etcd.filter((m) => m.healthy).length, name).toBe(3);
     expect(st.apiservers.filter((a) => a.ready).length, name).toBe(3);
-    expect(st.nodes.map((n) => `${n.name}:${n.ready}`).sort(), name).toEqual(['w1:true', 'w2:true']);
+    // the default bootstrap (kubeadm) registers the masters as nodes too
+    expect(st.nodes.map((n) => `${n.name}:${n.ready}`).sort(), name).toEqual(
+      ['m1', 'm2', 'm3', 'w1', 'w2'].map((h) => `${h}:true`),
+    );
     // the probe kept its pace: ≥ 10 reads/s and ≥ 2 writes/s nominal (12.5 and 2.5), some slack for a loaded machine
     if (r.probeWindow && r.probe.length) {
       const s = (r.probeWindow.to - r.probeWindow.from) / 1000;
       expect(r.probe[0]!.requests / s, `${name}: reads/s`).toBeGreaterThan(9);
       expect(r.probe[1]!.requests / s, `${name}: writes/s`).toBeGreaterThan(1.8);
-      expect(json.samples.length).toBe(r.probe[0]!.requests + r.probe[1]!.requests + json.samples.filter((x: { t: number }) => x.t < r.probeWindow!.from || x.t >= r.probeWindow!.to).length);
+      expect(json.samples.length).toBe(
+        r.probe[0]!.requests +
+          r.probe[1]!.requests +
+          json.samples.filter((x: { t: number }) => x.t < r.probeWindow!.from || x.t >= r.probeWindow!.to).length,
+      );
     }
     return { r, events };
   }
@@ -77,7 +86,11 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
 
   it('lb-failover (through the CLI): the VIP moves to lb2 and the API answers through it', async () => {
     const c = await cli(fx.home, ['drill', 'run', 'lb-failover', '--lab', LAB, '--yes', '--json'], 600_000);
-    const events = c.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as DrillEvent);
+    const events = c.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as DrillEvent);
     const end = events.at(-1);
     expect(end?.type, c.stderr).toBe('drill:end');
     const r = (end as Extract<DrillEvent, { type: 'drill:end' }>).result;
@@ -88,7 +101,9 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
     expect(takeover.value).toBeGreaterThan(0);
     expect(takeover.value).toBeLessThan(5000);
     expect(check(r, 'read-outage')?.ok).toBe(true);
-    expect(r.marks.map((m) => m.label)).toEqual(expect.arrayContaining(['lb1 powered off', 'VIP on lb2', 'VIP back on lb1']));
+    expect(r.marks.map((m) => m.label)).toEqual(
+      expect.arrayContaining(['lb1 powered off', 'VIP on lb2', 'VIP back on lb1']),
+    );
     // the CLI powered lb1 off and on in another process: this handle's view of the hosts is stale
     fx.lab.state = (await readState(LAB))!;
     const st = await controlPlaneStatus(fx.lab);
@@ -149,9 +164,42 @@ describe.skipIf(!!skip)('drills on a real lab', () => {
     expect(measured(r, 'pinned-notready')!.value).toBeGreaterThan(0);
   });
 
+  it('control-plane-down (real pods): a Service keeps answering a pod while every master is off, the API does not', async () => {
+    const { r } = await drill('control-plane-down');
+    expect(r.ok, failed(r)).toBe(true);
+    expect(check(r, 'service-kept-serving')?.ok).toBe(true);
+    expect(measured(r, 'service-failures')!.value).toBe(0);
+    expect(check(r, 'api-gone')?.ok).toBe(true);
+    // the client pod's requests were read from its log on its node: there were many
+    expect(check(r, 'service-kept-serving')!.observed).toMatch(/^(\d{2,})\/\1 answered$/);
+  });
+
+  it('in-cluster-clients (real pods): a dead apiserver leaves kubernetes.default.svc, then no pod request fails', async () => {
+    const { r } = await drill('in-cluster-clients');
+    expect(r.ok, failed(r)).toBe(true);
+    expect(check(r, 'pod-kept-reading')?.ok).toBe(true);
+    expect(check(r, 'no-failure-after')?.ok).toBe(true);
+    expect(measured(r, 'pod-failures-after')!.value).toBe(0);
+    const removed = measured(r, 'endpoint-removed')!;
+    const p = prediction(r, 'endpoint-removed');
+    expect(removed.value).toBeGreaterThan(0);
+    expect(removed.value).toBeLessThanOrEqual(p.value + p.margin);
+  });
+
   it('every run left a report, listed newest first', async () => {
     const list = await listReports(fx.lab.dir);
-    expect(list.map((x) => x.drill).sort()).toEqual(['etcd-restore', 'external-lb', 'lb-failover', 'master-down', 'quorum-loss', 'worker-down'].sort());
-    expect(list[0]!.drill).toBe('external-lb');
+    expect(list.map((x) => x.drill).sort()).toEqual(
+      [
+        'control-plane-down',
+        'etcd-restore',
+        'external-lb',
+        'in-cluster-clients',
+        'lb-failover',
+        'master-down',
+        'quorum-loss',
+        'worker-down',
+      ].sort(),
+    );
+    expect(list[0]!.drill).toBe('in-cluster-clients');
   });
 });

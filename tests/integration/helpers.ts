@@ -1,7 +1,16 @@
 // Shared by the integration tests: a private HALAB_HOME per test file, the CLI as a child
 // process, and an independent leak check (it does not trust the provider's own leftovers()).
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EngineEvent } from '../../provisioning/api/types.ts';
@@ -14,10 +23,15 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** A fresh HALAB_HOME for this test file; returns it and sets process.env for in-process engine calls. */
+/**
+ * A fresh HALAB_HOME for this test file; returns it and sets process.env for in-process engine
+ * calls and the CLI. KUBECONFIG points into it too (`up` merges a context into the default
+ * kubeconfig): a test never touches the real ~/.kube/config.
+ */
 export function freshHome(tag: string): string {
   const home = mkdtempSync(join(tmpdir(), `halab-it-${tag}-`));
   process.env.HALAB_HOME = home;
+  process.env.KUBECONFIG = join(home, 'kube', 'config');
   return home;
 }
 
@@ -25,8 +39,13 @@ export function freshHome(tag: string): string {
 export function saveLabLog(home: string, lab: string) {
   try {
     mkdirSync(join(ROOT, 'test-results', 'lab-logs'), { recursive: true });
-    copyFileSync(join(home, 'labs', lab, 'logs', 'halab.log'), join(ROOT, 'test-results', 'lab-logs', `${lab}-${Date.now()}.ndjson`));
-  } catch { /* no log (the lab was removed cleanly or never created) */ }
+    copyFileSync(
+      join(home, 'labs', lab, 'logs', 'halab.log'),
+      join(ROOT, 'test-results', 'lab-logs', `${lab}-${Date.now()}.ndjson`),
+    );
+  } catch {
+    /* no log (the lab was removed cleanly or never created) */
+  }
 }
 
 export function removeHome(home: string) {
@@ -39,28 +58,55 @@ export function writeSpec(home: string, file: string, yaml: string): string {
   return p;
 }
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Run the CLI as a child process. Asynchronous on purpose: a synchronous spawn blocks the test
  * worker's event loop for the whole `halab up`, and vitest's worker RPC then times out.
  */
-export function cli(home: string, args: string[], timeoutMs = 300_000, env: Record<string, string> = {}): Promise<CliResult> {
+export function cli(
+  home: string,
+  args: string[],
+  timeoutMs = 300_000,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise) => {
-    const child = spawn(HALAB, args, { env: { ...process.env, HALAB_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(HALAB, args, {
+      env: { ...process.env, HALAB_HOME: home, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolvePromise({ code: code ?? -1, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
 /** Start `halab up --json` and resolve with the child when `until(event)` is true (to kill it mid-way). */
-export function cliUpUntil(home: string, specPath: string, extra: string[], until: (e: EngineEvent) => boolean): Promise<{ pid: number; events: EngineEvent[] }> {
+export function cliUpUntil(
+  home: string,
+  specPath: string,
+  extra: string[],
+  until: (e: EngineEvent) => boolean,
+): Promise<{ pid: number; events: EngineEvent[] }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(HALAB, ['up', specPath, '--json', ...extra], { env: { ...process.env, HALAB_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(HALAB, ['up', specPath, '--json', ...extra], {
+      env: { ...process.env, HALAB_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const events: EngineEvent[] = [];
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -73,7 +119,9 @@ export function cliUpUntil(home: string, specPath: string, extra: string[], unti
           const e = JSON.parse(line) as EngineEvent;
           events.push(e);
           if (until(e)) resolvePromise({ pid: child.pid!, events });
-        } catch { /* not an event */ }
+        } catch {
+          /* not an event */
+        }
       }
     });
     child.on('exit', (code) => reject(new Error(`halab up exited (${code}) before the awaited event`)));
@@ -84,7 +132,8 @@ export function cliUpUntil(home: string, specPath: string, extra: string[], unti
  * Everything of lab `name` (with state under `home`) still on the machine, looked up
  * independently of the engine: namespaces, links with the lab's tag, loop devices backed by
  * files under home, mounts mentioning home or the lab, processes in those namespaces or
- * started from home, and the state directory.
+ * started from home (a qemu lab's VMs: QEMU names its overlay and sockets under the lab's folder), the lab's cgroups and processes in them (containerd, shims, containers),
+ * and the state directory.
  */
 export function leaks(home: string, name: string): string[] {
   const left: string[] = [];
@@ -111,14 +160,37 @@ export function leaks(home: string, name: string): string[] {
     try {
       cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ');
       netnsLink = readlinkSync(`/proc/${e}/ns/net`);
-    } catch { continue; }
+    } catch {
+      continue;
+    }
     if (cmd.includes(`${dir}/`) && !cmd.includes('vitest')) left.push(`process ${e} ${cmd.slice(0, 60)}`);
     void netnsLink;
+  }
+  // a kubeadm lab's cgroups (containerd, the pods), and any process still in one of them
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    try {
+      readdirSync(join('/sys/fs/cgroup', h, 'halab', name));
+      left.push(`cgroup /sys/fs/cgroup/${h}/halab/${name}`);
+    } catch {
+      /* none: good */
+    }
+  }
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cgroup`, 'utf8').includes(`/halab/${name}/`)) {
+        left.push(`process ${e} in the lab's cgroups: ${readFileSync(`/proc/${e}/comm`, 'utf8').trim()}`);
+      }
+    } catch {
+      /* gone */
+    }
   }
   try {
     readdirSync(join(home, 'labs', name));
     left.push(`state dir ${join(home, 'labs', name)}`);
-  } catch { /* gone: good */ }
+  } catch {
+    /* gone: good */
+  }
   return left;
 }
 
@@ -130,14 +202,17 @@ export function processesInNetns(inodes: string[]): number[] {
     if (!/^\d+$/.test(e)) continue;
     try {
       if (set.has(readlinkSync(`/proc/${e}/ns/net`))) res.push(Number(e));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return res;
 }
 
 export function skipUnlessRoot(): string | undefined {
   if (isRoot()) return undefined;
-  const why = 'integration tests build real labs: they need root (namespaces, bridges, loop devices). Run them with sudo.';
+  const why =
+    'integration tests build real labs: they need root (namespaces, bridges, loop devices). Run them with sudo.';
   console.warn(`SKIP: ${why}`);
   return why;
 }

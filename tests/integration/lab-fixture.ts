@@ -30,23 +30,36 @@ export function useLab(o: { tag: string; name: string; subnet: string; input?: R
   });
   afterAll(async () => {
     await lab?.close();
-    saveLabLog(home, o.name);
-    let downOk = false;
-    try {
-      downOk = (await down(o.name, { emit: () => {} })).ok;
-    } catch { /* checked below through leaks */ }
-    const left = leaks(home, o.name);
-    if (!downOk || left.length) await cli(home, ['down', o.name]);
-    const left2 = leaks(home, o.name);
-    removeHome(home);
-    expect(left).toEqual([]);
-    expect(left2).toEqual([]);
+    await removeLab(home, o.name);
   });
   return {
     get lab() {
       if (!lab) throw new Error(`lab ${o.name} is not up (beforeAll failed)`);
       return lab;
     },
-    get home() { return home; },
+    get home() {
+      return home;
+    },
   };
+}
+
+/**
+ * Remove lab `name` of `home` after a test file, whatever state its tests left it in (up, half
+ * down, already gone): its log is saved, the engine's `down` runs, then the CLI's when anything is
+ * left; the home is removed; fails (expect) when anything of the lab is still on the machine.
+ */
+export async function removeLab(home: string, name: string): Promise<void> {
+  saveLabLog(home, name);
+  let downOk = false;
+  try {
+    downOk = (await down(name, { emit: () => {} })).ok;
+  } catch {
+    /* checked below through leaks */
+  }
+  const left = leaks(home, name);
+  if (!downOk || left.length) await cli(home, ['down', name]);
+  const left2 = leaks(home, name);
+  removeHome(home);
+  expect(left).toEqual([]);
+  expect(left2).toEqual([]);
 }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineEvent, LabSpec, LabState } from '../../provisioning/api/types.ts';
-import { LabHandle, down, registerPlanExtension, up } from '../../provisioning/engine/lab.ts';
+import { LabHandle, down, labPlan, up } from '../../provisioning/engine/lab.ts';
 import type { Step } from '../../provisioning/engine/runner.ts';
 import { run } from '../../provisioning/exec/local.ts';
 import { Supervisor } from '../../provisioning/hosts/supervisor.ts';
@@ -22,7 +22,14 @@ import { getProvider } from '../../provisioning/providers/index.ts';
 import type { LabContext } from '../../provisioning/providers/types.ts';
 import { labDir, readState } from '../../provisioning/state/store.ts';
 import {
-  TEST_BREAK_LINE, haproxyBackends, haproxyViews, lbSteps, vipHolder, vrrpStates, waitBackendsUp, type LbOptions,
+  TEST_BREAK_LINE,
+  haproxyBackends,
+  haproxyViews,
+  lbSteps,
+  vipHolder,
+  vrrpStates,
+  waitBackendsUp,
+  type LbOptions,
 } from '../../provisioning/steps/lb/index.ts';
 
 const HOME = mkdtempSync(join(tmpdir(), 'halab-itlb-'));
@@ -31,18 +38,38 @@ process.env.HALAB_HOME = HOME;
 const LAB = 'itlb';
 const NET = '10.213.42';
 const spec: LabSpec = {
-  apiVersion: 'halab/v1', kind: 'Lab', name: LAB, provider: 'netns', bootstrap: 'fast', apiserverEtcd: 'all',
-  subnet: `${NET}.0/24`, vip: `${NET}.10`, kubernetesVersion: 'v1.34.4',
+  apiVersion: 'halab/v1',
+  kind: 'Lab',
+  name: LAB,
+  provider: 'netns',
+  bootstrap: 'fast',
+  apiserverEtcd: 'all',
+  subnet: `${NET}.0/24`,
+  vip: `${NET}.10`,
+  kubernetesVersion: 'v1.34.4',
   hosts: [
-    { name: 'lb1', role: 'lb', address: `${NET}.11` }, { name: 'lb2', role: 'lb', address: `${NET}.12` },
-    { name: 'm1', role: 'master', address: `${NET}.21` }, { name: 'm2', role: 'master', address: `${NET}.22` },
-    { name: 'm3', role: 'master', address: `${NET}.23` }, { name: 'w1', role: 'worker', address: `${NET}.31` },
+    { name: 'lb1', role: 'lb', address: `${NET}.11` },
+    { name: 'lb2', role: 'lb', address: `${NET}.12` },
+    { name: 'm1', role: 'master', address: `${NET}.21` },
+    { name: 'm2', role: 'master', address: `${NET}.22` },
+    { name: 'm3', role: 'master', address: `${NET}.23` },
+    { name: 'w1', role: 'worker', address: `${NET}.31` },
     { name: 'w2', role: 'worker', address: `${NET}.32` },
   ],
-  disks: { etcdData: '512Mi', etcdSnapshots: '256Mi' },
+  disks: { etcdData: '512Mi', etcdSnapshots: '256Mi', runtime: '4Gi' },
   timers: {
-    vrrpAdvertInt: 0.2, haproxyCheckInterMs: 500, haproxyCheckFall: 2, haproxyCheckRise: 2, etcdHeartbeatMs: 100, etcdElectionMs: 1000,
-    leaseDurationS: 8, renewDeadlineS: 6, retryPeriodS: 2, nodeStatusUpdateFrequencyS: 4, nodeMonitorGracePeriodS: 16, podEvictionTolerationS: 10,
+    vrrpAdvertInt: 0.2,
+    haproxyCheckInterMs: 500,
+    haproxyCheckFall: 2,
+    haproxyCheckRise: 2,
+    etcdHeartbeatMs: 100,
+    etcdElectionMs: 1000,
+    leaseDurationS: 8,
+    renewDeadlineS: 6,
+    retryPeriodS: 2,
+    nodeStatusUpdateFrequencyS: 4,
+    nodeMonitorGracePeriodS: 16,
+    podEvictionTolerationS: 10,
   },
   snapshots: { intervalS: 60, retain: 5 },
 };
@@ -56,12 +83,39 @@ async function makePki() {
   await run('mkdir', ['-p', PKI]);
   const o = (f: string) => join(PKI, f);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', o('ca.key'), '-out', o('ca.crt'), '-days', '1', '-subj', '/CN=itlb-test-ca']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    o('ca.key'),
+    '-out',
+    o('ca.crt'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=itlb-test-ca',
+  ]);
   await run('openssl', ['req', ...ec, '-keyout', o('srv.key'), '-out', o('srv.csr'), '-subj', '/CN=kube-apiserver']);
   const san = `subjectAltName=DNS:kubernetes,${masters.map((m) => `IP:${m.address}`).join(',')}\nextendedKeyUsage=serverAuth\n`;
   await run('sh', ['-c', `cat > ${o('srv.ext')}`], { input: san });
-  await run('openssl', ['x509', '-req', '-in', o('srv.csr'), '-CA', o('ca.crt'), '-CAkey', o('ca.key'), '-CAcreateserial',
-    '-days', '1', '-out', o('srv.crt'), '-extfile', o('srv.ext')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    o('srv.csr'),
+    '-CA',
+    o('ca.crt'),
+    '-CAkey',
+    o('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-out',
+    o('srv.crt'),
+    '-extfile',
+    o('srv.ext'),
+  ]);
 }
 
 let captured: LabState | undefined;
@@ -81,30 +135,46 @@ const testPki: Step<LabContext> = {
         await r.exec('mkdir -p /etc/halab/test');
         await r.upload('/etc/halab/test/srv.crt', readFileSync(join(PKI, 'srv.crt')));
         await r.upload('/etc/halab/test/srv.key', readFileSync(join(PKI, 'srv.key')), 0o600);
-        await new Supervisor(r).install({
+        await new Supervisor(r).ensure({
           name: 'fake-apiserver',
-          command: ['openssl', 's_server', '-quiet', '-accept', `${h.address}:6443`, '-cert', '/etc/halab/test/srv.crt',
-            '-key', '/etc/halab/test/srv.key', '-www'],
+          command: [
+            'openssl',
+            's_server',
+            '-quiet',
+            '-accept',
+            `${h.address}:6443`,
+            '-cert',
+            '/etc/halab/test/srv.crt',
+            '-key',
+            '/etc/halab/test/srv.key',
+            '-www',
+          ],
         });
       }
     }
   },
 };
 
+/** This file builds the hosts, a throw-away PKI and the LB steps only (with `lbOpts`). */
 let lbOpts: LbOptions = {};
-registerPlanExtension(() => [testPki]);
-registerPlanExtension((s) => lbSteps(s, lbOpts));
+const plan = (s: LabSpec) => [...labPlan(s, { hostsOnly: true }), testPki, ...Object.values(lbSteps(s, lbOpts) ?? {})];
 
 // ---- helpers ----
 
 let events: EngineEvent[] = [];
-const emit = (e: EngineEvent) => { events.push(e); };
-const stepStatus = (id: string) => events.filter((e) => e.type === 'step:end' && e.stepId === id).map((e) => (e as { status: string }).status).pop();
+const emit = (e: EngineEvent) => {
+  events.push(e);
+};
+const stepStatus = (id: string) =>
+  events
+    .filter((e) => e.type === 'step:end' && e.stepId === id)
+    .map((e) => (e as { status: string }).status)
+    .pop();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function upOk() {
   events = [];
-  const res = await up(spec, { emit });
+  const res = await up(spec, { emit, plan: plan(spec) });
   if (!res.ok) throw new Error(`up failed: ${JSON.stringify(res.error, null, 1)}`);
 }
 
@@ -146,20 +216,24 @@ describe.sequential('load balancers on a netns lab', () => {
       captured = undefined;
       events = [];
       try {
-        const res = await up(spec, { emit });
+        const res = await up(spec, { emit, plan: plan(spec) });
         expect(res.ok).toBe(false);
         expect(stepStatus('lb:configs')).toBe('failed');
         expect(res.error?.code).toBe('CONFIG_INVALID');
-        expect(res.error?.message).toMatch(tool === 'haproxy' ? /^haproxy -c rejected .* lb1/ : /^keepalived -t rejected .* lb1/);
-        expect(res.error?.details).toMatch(tool === 'haproxy'
-          ? /unknown keyword 'halab-test-break-invalid-keyword'/
-          : /Unknown keyword 'halab-test-break-invalid-keyword'/);
+        expect(res.error?.message).toMatch(
+          tool === 'haproxy' ? /^haproxy -c rejected .* lb1/ : /^keepalived -t rejected .* lb1/,
+        );
+        expect(res.error?.details).toMatch(
+          tool === 'haproxy'
+            ? /unknown keyword 'halab-test-break-invalid-keyword'/
+            : /Unknown keyword 'halab-test-break-invalid-keyword'/,
+        );
       } finally {
         lbOpts = {};
       }
       // default teardown: nothing of the lab is left on the machine, and no state
       expect(captured).toBeDefined();
-      expect(await getProvider('netns').leftovers(captured!, labDir(LAB))).toEqual([]);
+      expect(await getProvider('netns').leftovers(new LabHandle(captured!, labDir(LAB)))).toEqual([]);
       expect(existsSync(labDir(LAB))).toBe(false);
     });
   }
@@ -175,9 +249,12 @@ describe.sequential('load balancers on a netns lab', () => {
     expect(a2.stdout).not.toContain(`inet ${spec.vip}/`);
     expect(await vipHolder(lab)).toBe('lb1');
     const st = await vrrpStates(lab);
-    expect(st.map((s) => [s.lb, s.process, s.state, s.hasVip])).toEqual([['lb1', 'running', 'MASTER', true], ['lb2', 'running', 'BACKUP', false]]);
+    expect(st.map((s) => [s.lb, s.process, s.state, s.hasVip])).toEqual([
+      ['lb1', 'running', 'MASTER', true],
+      ['lb2', 'running', 'BACKUP', false],
+    ]);
     for (const lb of ['lb1', 'lb2']) {
-      const svc = await lab.supervisor(lb).status();
+      const svc = await lab.services(lb).status();
       expect(svc.filter((s) => s.name === 'haproxy' || s.name === 'keepalived').map((s) => s.up)).toEqual([true, true]);
       expect((await sh(lb, 'curl -fsS -m 2 http://127.0.0.1:8404/healthz')).exitCode).toBe(0);
     }
@@ -192,7 +269,10 @@ describe.sequential('load balancers on a netns lab', () => {
   });
 
   it('keepalived uses unicast to the other LB and no multicast', async () => {
-    for (const [lb, self, peer] of [['lb1', `${NET}.11`, `${NET}.12`], ['lb2', `${NET}.12`, `${NET}.11`]] as const) {
+    for (const [lb, self, peer] of [
+      ['lb1', `${NET}.11`, `${NET}.12`],
+      ['lb2', `${NET}.12`, `${NET}.11`],
+    ] as const) {
       const conf = (await sh(lb, 'cat /etc/keepalived/keepalived.conf')).stdout;
       expect(conf).toContain(`unicast_src_ip ${self}`);
       expect(conf).toMatch(new RegExp(`unicast_peer \\{\\s+${peer.replace(/\./g, '\\.')}\\s+\\}`));
@@ -212,25 +292,45 @@ describe.sequential('load balancers on a netns lab', () => {
     // `openssl s_server`, which answers one connection at a time, so on a loaded machine two LBs'
     // checks every 500 ms can make it miss `fall` checks in a row and flap for a second.
     const allUp = masters.map((m) => ({ server: m.name, up: true, lastCheck: 'L7OK 200' }));
-    await expect.poll(() => haproxyViews(lab!), { timeout: 30_000, interval: 50 })
-      .toEqual([{ lb: 'lb1', backends: allUp }, { lb: 'lb2', backends: allUp }]);
-    await lab!.supervisor('m3').stop('fake-apiserver');
-    await poll('m3 DOWN on both LBs', async () => {
-      const views = await haproxyViews(lab!);
-      return views.every((v) => v.backends.find((b) => b.server === 'm3')?.up === false) ? true : undefined;
-    }, 15_000);
+    await expect
+      .poll(() => haproxyViews(lab!), { timeout: 30_000, interval: 50 })
+      .toEqual([
+        { lb: 'lb1', backends: allUp },
+        { lb: 'lb2', backends: allUp },
+      ]);
+    await lab!.services('m3').stop('fake-apiserver');
+    await poll(
+      'm3 DOWN on both LBs',
+      async () => {
+        const views = await haproxyViews(lab!);
+        return views.every((v) => v.backends.find((b) => b.server === 'm3')?.up === false) ? true : undefined;
+      },
+      15_000,
+    );
     const m3 = (await haproxyBackends(lab!, 'lb1')).find((b) => b.server === 'm3');
     expect(m3?.lastCheck).toMatch(/^L4CON/);
     const err = await waitBackendsUp(lab!, 3, 1500).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'LB_BACKENDS_DOWN', details: expect.stringMatching(/lb1: .*m3 DOWN/) });
     await waitBackendsUp(lab!, 2, 5000);
-    await lab!.supervisor('m3').start('fake-apiserver');
+    await lab!.services('m3').start('fake-apiserver');
     await waitBackendsUp(lab!, 3, 30_000);
   });
 
   it('a second up changes nothing', async () => {
-    const pids = async () => Object.fromEntries(await Promise.all(['lb1', 'lb2'].map(async (lb) =>
-      [lb, (await lab!.supervisor(lb).status()).filter((s) => s.name === 'haproxy' || s.name === 'keepalived').map((s) => s.pid)] as const)));
+    const pids = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          ['lb1', 'lb2'].map(
+            async (lb) =>
+              [
+                lb,
+                (await lab!.services(lb).status())
+                  .filter((s) => s.name === 'haproxy' || s.name === 'keepalived')
+                  .map((s) => s.pid),
+              ] as const,
+          ),
+        ),
+      );
     const before = await pids();
     await upOk();
     expect(['lb:configs', 'lb:haproxy', 'lb:keepalived'].map(stepStatus)).toEqual(['skipped', 'skipped', 'skipped']);
@@ -246,18 +346,22 @@ describe.sequential('load balancers on a netns lab', () => {
     const pids = (await sh('lb1', 'pidof keepalived')).stdout.trim();
     expect(pids.split(/\s+/)).toHaveLength(2);
     const t0 = Date.now();
-    // freeze first: a SIGKILLed parent would make the child exit gracefully (priority 0) (pitfall 9)
+    // freeze first: a SIGKILLed parent would make the child exit gracefully (priority 0): keepalived's VRRP child gets SIGTERM when its parent dies
     const k = await sh('lb1', `kill -STOP ${pids} && kill -KILL ${pids}`);
     expect(k.exitCode, k.stderr).toBe(0);
-    const st = await poll('the VIP on lb2', async () => {
-      const s = await vrrpStates(lab!);
-      return s.find((x) => x.lb === 'lb2')?.hasVip ? s : undefined;
-    }, 10_000);
+    const st = await poll(
+      'the VIP on lb2',
+      async () => {
+        const s = await vrrpStates(lab!);
+        return s.find((x) => x.lb === 'lb2')?.hasVip ? s : undefined;
+      },
+      10_000,
+    );
     const movedMs = Date.now() - t0;
     console.log(`VIP on lb2 ${movedMs} ms after the crash`);
     expect(movedMs).toBeLessThan(5000);
     expect(st.find((x) => x.lb === 'lb2')).toMatchObject({ process: 'running', state: 'MASTER' });
-    // the crashed MASTER keeps a stale VIP (pitfall 10); the holder is the live MASTER
+    // the crashed MASTER keeps a stale VIP (killed without cleanup, it leaves the address); the holder is the live MASTER
     expect(st.find((x) => x.lb === 'lb1')?.process).toBe('absent');
     expect(await vipHolder(lab!)).toBe('lb2');
     const events = (await sh('lb2', 'cat /var/log/halab/vrrp-events.log')).stdout.trim().split('\n');
@@ -268,7 +372,10 @@ describe.sequential('load balancers on a netns lab', () => {
     await upOk();
     expect(stepStatus('lb:keepalived')).toBe('done');
     const st = await vrrpStates(lab!);
-    expect(st.map((s) => [s.lb, s.process, s.state, s.hasVip])).toEqual([['lb1', 'running', 'MASTER', true], ['lb2', 'running', 'BACKUP', false]]);
+    expect(st.map((s) => [s.lb, s.process, s.state, s.hasVip])).toEqual([
+      ['lb1', 'running', 'MASTER', true],
+      ['lb2', 'running', 'BACKUP', false],
+    ]);
   });
 
   it('down removes everything', async () => {
@@ -277,7 +384,7 @@ describe.sequential('load balancers on a netns lab', () => {
     const res = await down(LAB, { emit });
     expect(res.ok, JSON.stringify(res.error)).toBe(true);
     expect(res.leftovers).toEqual([]);
-    expect(await getProvider('netns').leftovers(state, labDir(LAB))).toEqual([]);
+    expect(await getProvider('netns').leftovers(new LabHandle(state, labDir(LAB)))).toEqual([]);
     expect(existsSync(labDir(LAB))).toBe(false);
   });
 });

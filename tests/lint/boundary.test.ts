@@ -16,8 +16,18 @@ describe('provisioning/ import boundary', { timeout: 120_000 }, () => {
     expect(await lint('provisioning/engine/x.ts', "import { app } from 'electron';\nexport const a = app;\n")).toEqual([
       "'electron' import is restricted from being used. provisioning/ is the engine: no Electron imports (use electron/ for that).",
     ]);
-    expect((await lint('provisioning/engine/x.ts', "import { x } from '../../renderer/src/store.ts';\nexport const a = x;\n")).length).toBe(1);
-    expect((await lint('provisioning/engine/x.ts', "import { x } from '../../electron/main.ts';\nexport const a = x;\n")).length).toBe(1);
+    expect(
+      (
+        await lint(
+          'provisioning/engine/x.ts',
+          "import { x } from '../../renderer/src/store.ts';\nexport const a = x;\n",
+        )
+      ).length,
+    ).toBe(1);
+    expect(
+      (await lint('provisioning/engine/x.ts', "import { x } from '../../electron/main.ts';\nexport const a = x;\n"))
+        .length,
+    ).toBe(1);
   });
   it('allows them outside provisioning/', async () => {
     expect(await lint('electron/main.ts', "import { app } from 'electron';\nexport const a = app;\n")).toEqual([]);

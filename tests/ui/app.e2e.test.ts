@@ -5,6 +5,11 @@
 // take a snapshot and see it listed as good; open a terminal on m1 and run `hostname`.
 // A screenshot of each screen goes to test-results/screenshots/. afterAll removes the lab and
 // checks that nothing of it is left.
+//
+// HALAB_UI_LAB=NAME uses that existing, ready lab instead (e.g. the one `npm start` made; its
+// HALAB_HOME, or the default state directory): the wizard is filled and validated but not
+// submitted, the lab is opened from the Labs screen, and it is left running afterwards.
+//   sudo HALAB_UI_LAB=halab npx vitest run --project integration tests/ui
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -12,14 +17,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { halabHome, readState } from '../../provisioning/state/store.ts';
 import { cli, freshHome, leaks, removeHome, ROOT, saveLabLog, skipUnlessRoot } from '../integration/helpers.ts';
 
 const skip = skipUnlessRoot();
-const LAB = 'itui';
+/** An existing lab to use (HALAB_UI_LAB), else this test creates its own from the wizard. */
+const EXISTING = process.env.HALAB_UI_LAB || undefined;
+const WIZARD_LAB = 'itui';
+const LAB = EXISTING ?? WIZARD_LAB;
 const SUBNET = '10.213.86.0/24';
-const HOSTS = ['lb1', 'lb2', 'm1', 'm2', 'm3', 'w1', 'w2'];
+let HOSTS = ['lb1', 'lb2', 'm1', 'm2', 'm3', 'w1', 'w2'];
 const SHOTS = join(ROOT, 'test-results', 'screenshots');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /** renderer/dist/index.html exists and is newer than everything under renderer/src (and index.html). */
 function rendererBuildFresh(): boolean {
@@ -55,26 +72,44 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
   };
 
   beforeAll(async () => {
-    home = freshHome('ui');
+    if (EXISTING) {
+      home = halabHome();
+      const state = await readState(EXISTING);
+      if (state?.phase !== 'ready')
+        throw new Error(`HALAB_UI_LAB=${EXISTING}: no ready lab of that name in ${home} (npm start makes one)`);
+      HOSTS = state.spec.hosts.map((h) => h.name);
+    } else home = freshHome('ui');
     mkdirSync(SHOTS, { recursive: true });
     // the renderer this test serves: `npm run build` unless the build is newer than every source
     // (asynchronously: a worker blocked for minutes misses vitest's own RPC deadlines)
-    if (!rendererBuildFresh()) await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT, timeout: 400_000, maxBuffer: 64 * 1024 * 1024 });
-    ui = spawn(join(ROOT, 'bin', 'halab'), ['ui', '--json'], { env: { ...process.env, HALAB_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (!rendererBuildFresh())
+      await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT, timeout: 400_000, maxBuffer: 64 * 1024 * 1024 });
+    ui = spawn(join(ROOT, 'bin', 'halab'), ['ui', '--json'], {
+      env: { ...process.env, HALAB_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     url = await new Promise<string>((resolve, reject) => {
       let out = '';
       const t = setTimeout(() => reject(new Error(`halab ui did not start: ${out}`)), 60_000);
       ui!.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
         const line = out.split('\n').find((l) => l.startsWith('{'));
-        if (line) { clearTimeout(t); resolve((JSON.parse(line) as { url: string }).url); }
+        if (line) {
+          clearTimeout(t);
+          resolve((JSON.parse(line) as { url: string }).url);
+        }
       });
       ui!.on('exit', (code) => reject(new Error(`halab ui exited (${code}): ${out}`)));
     });
     origin = new URL(url).origin;
     profile = mkdtempSync(join(tmpdir(), 'halab-chromium-'));
     // a fresh profile (user-data-dir) per run
-    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 1400, height: 960 }, colorScheme: 'light' });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1400, height: 960 },
+      colorScheme: 'light',
+    });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(url);
@@ -89,6 +124,7 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
       if (ui.exitCode === null) ui.kill('SIGKILL');
     }
+    if (EXISTING) return; // not ours: it keeps running
     // always remove the lab, whatever failed, and check that nothing of it is left
     saveLabLog(home, LAB);
     const r = await cli(home, ['down', LAB]);
@@ -97,6 +133,28 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
     expect(r.code === 0 || /no lab named/.test(r.stderr), r.stderr).toBe(true);
     expect(left).toEqual([]);
   });
+
+  /** Submit the filled wizard and wait for the run to end done. */
+  const createFromWizard = async () => {
+    await page.getByRole('button', { name: 'Create lab' }).click();
+    await page.getByRole('heading', { name: `Provisioning: up ${LAB}` }).waitFor();
+    await page
+      .getByRole('listitem', { name: /: running$/ })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(3000);
+    await shot('02-provisioning');
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^(done|failed|cancelled)$/ })
+      .waitFor({ timeout: 480_000 });
+    expect(
+      await page
+        .getByRole('status')
+        .filter({ hasText: /^(done|failed|cancelled)$/ })
+        .textContent(),
+    ).toBe('done');
+  };
 
   it('the page loads with its token; without the token the API answers 401', async () => {
     await page.getByRole('heading', { name: 'Labs' }).waitFor();
@@ -107,26 +165,29 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
     expect((await fetch(`${origin}/api/ping`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
   });
 
-  it('creates the reference lab from the wizard and sees every host turn healthy on the map', async () => {
+  it(`${EXISTING ? `fills the wizard, opens lab ${EXISTING}` : 'creates the reference lab from the wizard'} and sees every host turn healthy on the map`, async () => {
     await nav('Labs');
     await page.getByRole('button', { name: 'New lab' }).click();
     await page.getByLabel('Lab name').fill('Bad_Name');
-    await page.getByText(/is not a DNS label/).first().waitFor();
-    await page.getByLabel('Lab name').fill(LAB);
+    await page
+      .getByText(/is not a DNS label/)
+      .first()
+      .waitFor();
+    await page.getByLabel('Lab name').fill(WIZARD_LAB);
     await page.getByLabel('Subnet').fill(SUBNET);
     await page.getByLabel('Load balancers').fill('2');
     await page.getByLabel('Masters').fill('3');
     await page.getByLabel('Workers').fill('2');
     await page.getByText('Valid: ready to create').waitFor({ timeout: 30_000 });
-    await expect(page.getByRole('table', { name: 'Planned hosts' }).getByRole('row').count()).resolves.toBe(HOSTS.length + 1);
+    await expect(page.getByRole('table', { name: 'Planned hosts' }).getByRole('row').count()).resolves.toBe(
+      2 + 3 + 2 + 1,
+    );
     await shot('01-labs-wizard');
-    await page.getByRole('button', { name: 'Create lab' }).click();
-    await page.getByRole('heading', { name: `Provisioning: up ${LAB}` }).waitFor();
-    await page.getByRole('listitem', { name: /: running$/ }).first().waitFor({ timeout: 60_000 });
-    await page.waitForTimeout(3000);
-    await shot('02-provisioning');
-    await page.getByRole('status').filter({ hasText: /^(done|failed|cancelled)$/ }).waitFor({ timeout: 480_000 });
-    expect(await page.getByRole('status').filter({ hasText: /^(done|failed|cancelled)$/ }).textContent()).toBe('done');
+    if (EXISTING) {
+      // the lab is there already: open it instead of creating one
+      await page.getByRole('button', { name: 'Close the wizard' }).click();
+      await page.getByRole('button', { name: `Open lab ${EXISTING}` }).click();
+    } else await createFromWizard();
     await nav('Lab view');
     await page.getByRole('status').filter({ hasText: 'all hosts healthy' }).waitFor({ timeout: 120_000 });
     for (const h of HOSTS) {
@@ -156,7 +217,12 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
       if (/passed|failed/.test(res)) break;
       const next = page.getByRole('button', { name: 'Next step' });
       if (await next.isVisible().catch(() => false)) {
-        const waiting = (await page.getByRole('listitem', { name: /: waiting$/ }).first().getAttribute('aria-label').catch(() => '')) ?? '';
+        const waiting =
+          (await page
+            .getByRole('listitem', { name: /: waiting$/ })
+            .first()
+            .getAttribute('aria-label')
+            .catch(() => '')) ?? '';
         if (/^Verify/.test(waiting)) {
           // the fault is in and observed: the map must show the standby holding the VIP
           await expect.poll(async () => holder.textContent(), { timeout: 30_000, interval: 500 }).not.toBe(before);
@@ -174,7 +240,11 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
     expect(await page.getByRole('img', { name: /outage/ }).count()).toBeGreaterThan(0);
     await page.getByRole('table', { name: 'Verification results' }).waitFor();
     await shot('06-drills');
-    await page.getByRole('region', { name: 'Past reports' }).getByRole('button', { name: /^lb-failover/ }).first().click();
+    await page
+      .getByRole('region', { name: 'Past reports' })
+      .getByRole('button', { name: /^lb-failover/ })
+      .first()
+      .click();
     await page.getByRole('img', { name: /^Timeline of lb-failover/ }).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Export Markdown' }).waitFor();
     await shot('07-drill-report');
@@ -208,7 +278,10 @@ describe.skipIf(!!skip)('the app in a browser (halab ui) on a real lab', () => {
 
   it('shows the providers and the prerequisites with their fixes', async () => {
     await nav('Settings');
-    await page.getByRole('status').filter({ hasText: /all present|missing/ }).waitFor({ timeout: 120_000 });
+    await page
+      .getByRole('status')
+      .filter({ hasText: /all present|missing/ })
+      .waitFor({ timeout: 120_000 });
     await page.getByRole('table', { name: 'Providers' }).getByText('netns').waitFor();
     await shot('10-settings');
     await nav('Labs');

@@ -3,8 +3,9 @@
 
 import type { CheckResult, ProbeKind, ProbeSample } from '../../api/drills.ts';
 import type { LabSpec } from '../../api/types.ts';
-import { HalabError, toErrorInfo } from '../../errors.ts';
+import { HalabError } from '../../errors.ts';
 import { shq } from '../../exec/types.ts';
+import { hostProblem } from '../../hosts/host-errors.ts';
 import { HAPROXY_CONNECT_TIMEOUT_MS } from '../../steps/lb/haproxy.ts';
 import { BACKEND_NAME, LB_INTERFACE, LB_PATHS } from '../../steps/lb/model.ts';
 import type { DrillContext } from '../engine.ts';
@@ -33,7 +34,12 @@ export interface Watcher {
  * Start a loop ON `host` that polls a shell condition every `everyS` seconds and prints the time it
  * first held. The netns hosts share this machine's clock; a VM's clock is kept in sync by the guest.
  */
-export function watchOnHost(ctx: DrillContext, host: string, condition: string, o: { timeoutS: number; everyS?: number }): Watcher {
+export function watchOnHost(
+  ctx: DrillContext,
+  host: string,
+  condition: string,
+  o: { timeoutS: number; everyS?: number },
+): Watcher {
   const script = [
     `end=$(( $(date +%s) + ${Math.ceil(o.timeoutS)} ))`,
     `until ${condition}; do`,
@@ -42,14 +48,19 @@ export function watchOnHost(ctx: DrillContext, host: string, condition: string, 
     'done',
     'echo "AT $EPOCHREALTIME"',
   ].join('\n');
-  const result = ctx.lab.remote(host).exec(`bash -c ${shq(script)}`, { timeoutMs: (o.timeoutS + 20) * 1000, allowFail: true })
-    .then((r) => {
-      const m = /AT (\d+(?:\.\d+)?)/.exec(r.stdout);
-      return m ? Math.round(Number(m[1]) * 1000) : undefined;
-    }, (err) => {
-      ctx.log(`watcher on ${host} failed: ${toErrorInfo(err).message}`, host);
-      return undefined;
-    });
+  const result = ctx.lab
+    .remote(host)
+    .exec(`bash -c ${shq(script)}`, { timeoutMs: (o.timeoutS + 20) * 1000, allowFail: true })
+    .then(
+      (r) => {
+        const m = /AT (\d+(?:\.\d+)?)/.exec(r.stdout);
+        return m ? Math.round(Number(m[1]) * 1000) : undefined;
+      },
+      (err) => {
+        ctx.log(`watcher on ${host} failed: ${hostProblem(host, err, { timeoutMs: (o.timeoutS + 20) * 1000 })}`, host);
+        return undefined;
+      },
+    );
   return { result };
 }
 
@@ -69,7 +80,8 @@ export function haproxyServerCondition(server: string, up: boolean): string {
 
 /** Shell condition on an LB: HAProxy sees no apiserver running (every backend DOWN). */
 export function haproxyAllDownCondition(): string {
-  const awk = 'NR==2{for(i=1;i<=NF;i++)h[$i]=i-1} NR>2 && NF>5 {n++; if ($(h["srv_op_state"])==2) up++} END{exit !(n>0 && up==0)}';
+  const awk =
+    'NR==2{for(i=1;i<=NF;i++)h[$i]=i-1} NR>2 && NF>5 {n++; if ($(h["srv_op_state"])==2) up++} END{exit !(n>0 && up==0)}';
   return `echo "show servers state ${BACKEND_NAME}" | socat -t 2 - UNIX-CONNECT:${LB_PATHS.adminSocket} 2>/dev/null | awk ${shq(awk)}`;
 }
 
@@ -84,18 +96,41 @@ export async function probeCaughtUp(ctx: DrillContext, t: number, timeoutMs = 15
 }
 
 /** First successful request of a kind (or op) that started at or after `t`. */
-export function firstSuccessAfter(samples: ProbeSample[], kind: ProbeKind, t: number, op?: string): ProbeSample | undefined {
-  return samples.filter((x) => x.kind === kind && x.t >= t && x.ok === true && (op === undefined || x.op === op)).sort((a, b) => a.t - b.t)[0];
+export function firstSuccessAfter(
+  samples: ProbeSample[],
+  kind: ProbeKind,
+  t: number,
+  op?: string,
+): ProbeSample | undefined {
+  return samples
+    .filter((x) => x.kind === kind && x.t >= t && x.ok === true && (op === undefined || x.op === op))
+    .sort((a, b) => a.t - b.t)[0];
 }
 
 /** Record the probe's longest outage for a kind against a prediction, and return a check of it. */
-export function probeOutageCheck(ctx: DrillContext, kind: ProbeKind, predictionId: string, from: number, to: number, title: string): CheckResult {
+export function probeOutageCheck(
+  ctx: DrillContext,
+  kind: ProbeKind,
+  predictionId: string,
+  from: number,
+  to: number,
+  title: string,
+): CheckResult {
   const p = ctx.prediction(predictionId);
   const st = probeStats(ctx.samples(), kind, { from, to });
-  ctx.measure({ id: `${kind}-outage`, label: `Longest ${kind} outage through the VIP`, value: st.longestOutageMs, unit: 'ms', predictionId, how: `probe on ${ctx.probe?.host}: longest stretch without a successful ${kind} (${st.requests} requests, ${st.failures} failed, ${st.unknowns} unknown)` });
+  ctx.measure({
+    id: `${kind}-outage`,
+    label: `Longest ${kind} outage through the VIP`,
+    value: st.longestOutageMs,
+    unit: 'ms',
+    predictionId,
+    how: `probe on ${ctx.probe?.host}: longest stretch without a successful ${kind} (${st.requests} requests, ${st.failures} failed, ${st.unknowns} unknown)`,
+  });
   const limit = p.value + p.margin;
   return ctx.check({
-    id: `${kind}-outage`, title, ok: st.requests > 0 && st.longestOutageMs <= limit,
+    id: `${kind}-outage`,
+    title,
+    ok: st.requests > 0 && st.longestOutageMs <= limit,
     expected: `no ${kind} outage longer than ${s(limit)} (predicted ${s(p.value)} + margin ${s(p.margin)})`,
     observed: `longest ${s(st.longestOutageMs)}; ${st.requests} ${kind}s, ${st.failures} failed, ${st.unknowns} unknown`,
   });

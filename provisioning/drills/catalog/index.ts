@@ -9,5 +9,25 @@ import { workerDown } from './worker-down.ts';
 import { diskLoss } from './disk-loss.ts';
 import { partition } from './partition.ts';
 import { quorumTable } from './quorum-table.ts';
+import { lbNoBackends } from './lb-no-backends.ts';
+import { splitBrain } from './split-brain.ts';
+import { frozenMaster } from './frozen-master.ts';
+import { controlPlaneDown } from './control-plane-down.ts';
+import { inClusterClients } from './in-cluster-clients.ts';
 
-export const DRILLS: Drill[] = [masterDown, lbFailover, quorumLoss, workerDown, etcdRestore, externalLb, diskLoss, partition, quorumTable];
+export const DRILLS: Drill[] = [
+  masterDown,
+  lbFailover,
+  quorumLoss,
+  workerDown,
+  etcdRestore,
+  externalLb,
+  diskLoss,
+  partition,
+  quorumTable,
+  lbNoBackends,
+  splitBrain,
+  frozenMaster,
+  controlPlaneDown,
+  inClusterClients,
+];

@@ -11,8 +11,8 @@ import { shq } from '../../exec/types.ts';
 import { quorum } from '../../spec/quorum.ts';
 import { ETCDCTL_BIN } from '../../steps/etcd/etcdctl.ts';
 import { ETCD_BIN } from '../../steps/etcd/render.ts';
-import { workerHosts } from '../../steps/pki/kubeadm-config.ts';
 import type { Drill, DrillContext } from '../engine.ts';
+import { workerHosts } from '../../spec/roles.ts';
 
 /** Cluster sizes the drill builds. */
 export const QT_SIZES = [1, 2, 3, 4, 5, 6, 7];
@@ -62,10 +62,10 @@ export function quorumTableScript(n: number): string {
     const p = `http://127.0.0.1:${qtPeerPort(n, i)}`;
     return [
       `rm -rf ${QT_DIR}/${n}-${i}`,
-      `nohup ${ETCD_BIN} --name=${qtName(n, i)} --data-dir=${QT_DIR}/${n}-${i} --listen-client-urls=${c} --advertise-client-urls=${c}`
-        + ` --listen-peer-urls=${p} --initial-advertise-peer-urls=${p} --initial-cluster=${cluster} --initial-cluster-token=halab-qt-${n}`
-        + ` --initial-cluster-state=new --heartbeat-interval=${QT_HEARTBEAT_MS} --election-timeout=${QT_ELECTION_MS}`
-        + ` >${QT_DIR}/${n}-${i}.log 2>&1 </dev/null &`,
+      `nohup ${ETCD_BIN} --name=${qtName(n, i)} --data-dir=${QT_DIR}/${n}-${i} --listen-client-urls=${c} --advertise-client-urls=${c}` +
+        ` --listen-peer-urls=${p} --initial-advertise-peer-urls=${p} --initial-cluster=${cluster} --initial-cluster-token=halab-qt-${n}` +
+        ` --initial-cluster-state=new --heartbeat-interval=${QT_HEARTBEAT_MS} --election-timeout=${QT_ELECTION_MS}` +
+        ` >${QT_DIR}/${n}-${i}.log 2>&1 </dev/null &`,
       `echo $! >${QT_DIR}/${n}-${i}.pid`,
     ].join('\n');
   });
@@ -122,14 +122,29 @@ export function parseQuorumRun(members: number, stdout: string): QuorumRun {
   return { members, ready, writes, tolerated: ok.length ? Math.max(...ok) : -1 };
 }
 
-export interface QuorumRow { members: number; majority: number; measured: number; article: number }
+export interface QuorumRow {
+  members: number;
+  majority: number;
+  measured: number;
+  article: number;
+}
 
 /** The measured table next to the article's, as fixed-width text (pure). */
 export function formatQuorumTable(rows: QuorumRow[]): string {
   const head = ['members', 'majority', 'tolerated (measured)', 'tolerated (article)', ''];
-  const body = rows.map((r) => [String(r.members), String(r.majority), r.measured < 0 ? 'none' : String(r.measured), String(r.article), r.measured === r.article ? 'same' : 'DIFFERENT']);
+  const body = rows.map((r) => [
+    String(r.members),
+    String(r.majority),
+    r.measured < 0 ? 'none' : String(r.measured),
+    String(r.article),
+    r.measured === r.article ? 'same' : 'DIFFERENT',
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(w[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(w.map((x) => '-'.repeat(x))), ...body.map(line)].join('\n');
 }
 
@@ -137,8 +152,11 @@ export function predictQuorumTable(_spec: LabSpec): Prediction[] {
   return QT_SIZES.map((n) => {
     const q = quorum(n);
     return {
-      id: `tolerated-${n}`, label: `${n} member${n > 1 ? 's' : ''} (majority ${q.majority}): failures tolerated`, unit: 'count' as const,
-      value: q.tolerated, margin: 0,
+      id: `tolerated-${n}`,
+      label: `${n} member${n > 1 ? 's' : ''} (majority ${q.majority}): failures tolerated`,
+      unit: 'count' as const,
+      value: q.tolerated,
+      margin: 0,
       formula: `a write needs ⌊${n}/2⌋ + 1 = ${q.majority} members, so ${n} − ${q.majority} = ⌊(${n} − 1)/2⌋ = ${q.tolerated} may fail (the article's table)`,
     };
   });
@@ -149,13 +167,20 @@ export function quorumTableHost(spec: LabSpec): string | undefined {
   return workerHosts(spec).at(-1)?.name;
 }
 
-interface Vars { host: string; rows: QuorumRow[]; started: boolean }
+interface Vars {
+  host: string;
+  rows: QuorumRow[];
+  started: boolean;
+}
 const v = (ctx: DrillContext) => ctx.vars as unknown as Vars;
 
 async function leftovers(ctx: DrillContext, host: string): Promise<string> {
-  const r = await ctx.lab.remote(host).exec(
-    `for f in ${QT_DIR}/*.pid; do [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && echo "process $(cat "$f") ($f)"; done; [ -e ${QT_DIR} ] && ls -A ${QT_DIR} | sed 's/^/file /'; true`,
-    { allowFail: true, timeoutMs: 20_000 });
+  const r = await ctx.lab
+    .remote(host)
+    .exec(
+      `for f in ${QT_DIR}/*.pid; do [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && echo "process $(cat "$f") ($f)"; done; [ -e ${QT_DIR} ] && ls -A ${QT_DIR} | sed 's/^/file /'; true`,
+      { allowFail: true, timeoutMs: 20_000 },
+    );
   return r.stdout.trim();
 }
 
@@ -163,7 +188,8 @@ export const quorumTable: Drill = {
   info: {
     name: 'quorum-table',
     title: 'Measure the quorum table: how many failures etcd survives',
-    concept: 'A Raft cluster commits a write only when more than half of its members have stored it, so a cluster of n keeps working while ⌊n/2⌋+1 members are alive and survives ⌊(n−1)/2⌋ failures. Adding a member to an odd-sized cluster raises the majority without raising the tolerance: 4 survives one failure like 3, 6 survives two like 5. This drill does not take the table on trust: it builds real throwaway clusters of 1 to 7 members and kills members until writes stop.',
+    concept:
+      'A Raft cluster commits a write only when more than half of its members have stored it, so a cluster of n keeps working while ⌊n/2⌋+1 members are alive and survives ⌊(n−1)/2⌋ failures. Adding a member to an odd-sized cluster raises the majority without raising the tolerance: 4 survives one failure like 3, 6 survives two like 5. This drill does not take the table on trust: it builds real throwaway clusters of 1 to 7 members and kills members until writes stop.',
     article: '§3',
     needs: '1 worker (the throwaway clusters run on it)',
   },
@@ -173,57 +199,106 @@ export const quorumTable: Drill = {
   probe: false,
   steps: [
     {
-      id: 'prepare', phase: 'explain', title: 'Pick a host for the throwaway clusters',
-      explain: (ctx) => `The clusters run on ${quorumTableHost(ctx.spec)} as plain processes on its loopback (127.0.0.1, ports ${QT_CLIENT_BASE + 10}-${QT_CLIENT_BASE + 77} and ${QT_PEER_BASE + 10}-${QT_PEER_BASE + 77}), data under ${QT_DIR} (the host's own /var/lib; each member preallocates ≈ 128 MiB of WAL), no TLS: they share nothing with the lab's etcd. Heartbeat ${QT_HEARTBEAT_MS} ms and election timeout ${QT_ELECTION_MS} ms keep each run short.`,
+      id: 'prepare',
+      phase: 'explain',
+      title: 'Pick a host for the throwaway clusters',
+      explain: (ctx) =>
+        `The clusters run on ${quorumTableHost(ctx.spec)} as plain processes on its loopback (127.0.0.1, ports ${QT_CLIENT_BASE + 10}-${QT_CLIENT_BASE + 77} and ${QT_PEER_BASE + 10}-${QT_PEER_BASE + 77}), data under ${QT_DIR} (the host's own /var/lib; each member preallocates ≈ 128 MiB of WAL), no TLS: they share nothing with the lab's etcd. Heartbeat ${QT_HEARTBEAT_MS} ms and election timeout ${QT_ELECTION_MS} ms keep each run short.`,
       run: async (ctx) => {
         const host = quorumTableHost(ctx.spec)!;
         Object.assign(ctx.vars, { host, rows: [], started: false } satisfies Vars);
-        const r = await ctx.lab.remote(host).exec(`test -x ${ETCD_BIN} && test -x ${ETCDCTL_BIN} && ${ETCD_BIN} --version | head -1`, { allowFail: true, timeoutMs: 20_000 });
-        if (r.exitCode !== 0) throw new HalabError('DRILL_NEEDS', `${host} has no ${ETCD_BIN} / ${ETCDCTL_BIN}`, { fix: 'the etcd binaries are installed on every host by `halab up`' });
+        const r = await ctx.lab
+          .remote(host)
+          .exec(`test -x ${ETCD_BIN} && test -x ${ETCDCTL_BIN} && ${ETCD_BIN} --version | head -1`, {
+            allowFail: true,
+            timeoutMs: 20_000,
+          });
+        if (r.exitCode !== 0)
+          throw new HalabError('DRILL_NEEDS', `${host} has no ${ETCD_BIN} / ${ETCDCTL_BIN}`, {
+            fix: 'the etcd binaries are installed on every host by `halab up`',
+          });
         ctx.log(`${r.stdout.trim()} on ${host}`, host);
         await ctx.lab.remote(host).exec(`rm -rf ${QT_DIR} && mkdir -p ${QT_DIR}`, { timeoutMs: 20_000 });
       },
     },
     {
-      id: 'measure', phase: 'act', title: 'For 1..7 members: kill members one at a time until a write fails',
+      id: 'measure',
+      phase: 'act',
+      title: 'For 1..7 members: kill members one at a time until a write fails',
       explain: `For each size: start every member, wait until each answers, then write a key (etcdctl put, --command-timeout ${QT_WRITE_TIMEOUT_S} s, retried for up to ${QT_WRITE_WINDOW_S} s so a leader election in progress is not mistaken for a lost majority); if it committed, kill -9 the next member and write again. The number of members killed while writes still committed is the measured tolerance.`,
       run: async (ctx) => {
         const { host } = v(ctx);
         v(ctx).started = true;
         for (const n of QT_SIZES) {
           const t0 = Date.now();
-          const r = await ctx.command(host, quorumTableScript(n), `${n} member${n > 1 ? 's' : ''}: start them, then write / kill one / write ... until a write fails (everything is killed and removed at the end)`, { allowFail: true, timeoutMs: 180_000, signal: ctx.signal });
+          const r = await ctx.command(
+            host,
+            quorumTableScript(n),
+            `${n} member${n > 1 ? 's' : ''}: start them, then write / kill one / write ... until a write fails (everything is killed and removed at the end)`,
+            { allowFail: true, timeoutMs: 180_000, signal: ctx.signal },
+          );
           const run = parseQuorumRun(n, r.stdout);
-          if (!run.ready) throw new HalabError('DRILL_OBSERVE', `the throwaway ${n}-member cluster on ${host} did not become healthy`, { details: (r.stdout + r.stderr).trim().slice(-2000) });
+          if (!run.ready)
+            throw new HalabError(
+              'DRILL_OBSERVE',
+              `the throwaway ${n}-member cluster on ${host} did not become healthy`,
+              { details: (r.stdout + r.stderr).trim().slice(-2000) },
+            );
           const q = quorum(n);
           v(ctx).rows.push({ members: n, majority: q.majority, measured: run.tolerated, article: q.tolerated });
           const failed = run.writes.find((w) => !w.ok);
           ctx.measure({
-            id: `tolerated-${n}`, label: `${n} member${n > 1 ? 's' : ''} (majority ${q.majority}): failures tolerated`, value: run.tolerated, unit: 'count', predictionId: `tolerated-${n}`,
-            how: `writes committed after ${run.writes.filter((w) => w.ok).map((w) => w.killed).join(', ')} kill(s); after ${failed?.killed ?? '?'} the write failed (${failed?.error || 'no answer'}); ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+            id: `tolerated-${n}`,
+            label: `${n} member${n > 1 ? 's' : ''} (majority ${q.majority}): failures tolerated`,
+            value: run.tolerated,
+            unit: 'count',
+            predictionId: `tolerated-${n}`,
+            how: `writes committed after ${run.writes
+              .filter((w) => w.ok)
+              .map((w) => w.killed)
+              .join(
+                ', ',
+              )} kill(s); after ${failed?.killed ?? '?'} the write failed (${failed?.error || 'no answer'}); ${((Date.now() - t0) / 1000).toFixed(1)} s`,
           });
-          ctx.log(`${n} members: writes kept committing until ${run.tolerated} were killed; with ${failed?.killed ?? '?'} killed: ${failed?.error || 'failed'}`, host);
+          ctx.log(
+            `${n} members: writes kept committing until ${run.tolerated} were killed; with ${failed?.killed ?? '?'} killed: ${failed?.error || 'failed'}`,
+            host,
+          );
         }
         ctx.log(`measured vs the article:\n${formatQuorumTable(v(ctx).rows)}`, host);
       },
     },
     {
-      id: 'verify', phase: 'verify', title: 'Verify: the measured table equals the article\'s, nothing left behind',
+      id: 'verify',
+      phase: 'verify',
+      title: "Verify: the measured table equals the article's, nothing left behind",
       explain: 'Every measured tolerance must equal ⌊(n−1)/2⌋; every throwaway process and directory must be gone.',
       run: async (ctx) => {
         const { rows, host } = v(ctx);
         for (const r of rows) {
           ctx.check({
-            id: `table-${r.members}`, title: `${r.members} member${r.members > 1 ? 's' : ''}: measured tolerance equals the article's`, ok: r.measured === r.article,
-            expected: `${r.article} (majority ${r.majority} of ${r.members})`, observed: `${r.measured < 0 ? 'no write committed at all' : r.measured}`,
+            id: `table-${r.members}`,
+            title: `${r.members} member${r.members > 1 ? 's' : ''}: measured tolerance equals the article's`,
+            ok: r.measured === r.article,
+            expected: `${r.article} (majority ${r.majority} of ${r.members})`,
+            observed: `${r.measured < 0 ? 'no write committed at all' : r.measured}`,
           });
         }
         ctx.check({
-          id: 'quorum-table', title: 'The measured quorum table equals the article\'s', ok: rows.length === QT_SIZES.length && rows.every((r) => r.measured === r.article),
-          expected: QT_SIZES.map((n) => `${n}:${quorum(n).tolerated}`).join(' '), observed: rows.map((r) => `${r.members}:${r.measured}`).join(' '),
+          id: 'quorum-table',
+          title: "The measured quorum table equals the article's",
+          ok: rows.length === QT_SIZES.length && rows.every((r) => r.measured === r.article),
+          expected: QT_SIZES.map((n) => `${n}:${quorum(n).tolerated}`).join(' '),
+          observed: rows.map((r) => `${r.members}:${r.measured}`).join(' '),
         });
         const left = await leftovers(ctx, host);
-        ctx.check({ id: 'nothing-left', title: `No throwaway etcd process or data left on ${host}`, ok: left === '', expected: `nothing under ${QT_DIR}`, observed: left || 'nothing' });
+        ctx.check({
+          id: 'nothing-left',
+          title: `No throwaway etcd process or data left on ${host}`,
+          ok: left === '',
+          expected: `nothing under ${QT_DIR}`,
+          observed: left || 'nothing',
+        });
       },
     },
   ],
@@ -231,8 +306,14 @@ export const quorumTable: Drill = {
     const host = (ctx.vars.host as string | undefined) ?? quorumTableHost(ctx.spec);
     if (!host) return;
     // kill by the pid files each start wrote (the scripts' EXIT traps do it too, unless they were killed themselves)
-    await ctx.command(host, `for f in ${QT_DIR}/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; sleep 0.3; rm -rf ${shq(QT_DIR)}`,
-      'remove every throwaway member and its data', { allowFail: true, timeoutMs: 30_000 }).catch(() => undefined);
+    await ctx
+      .command(
+        host,
+        `for f in ${QT_DIR}/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; sleep 0.3; rm -rf ${shq(QT_DIR)}`,
+        'remove every throwaway member and its data',
+        { allowFail: true, timeoutMs: 30_000 },
+      )
+      .catch(() => undefined);
     const left = await leftovers(ctx, host).catch(() => '?');
     if (left) ctx.log(`left after the cleanup: ${left}`, host);
   },

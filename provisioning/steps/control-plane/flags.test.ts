@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultSpec } from '../../spec/schema.ts';
-import { FLAG_DIFFERENCES, KUBE_BIN, adjustCommand, flagValue, hollowNodeCommand, manifestCommand, setFlag } from './flags.ts';
+import { FLAG_DIFFERENCES, KUBE_BIN, adjustCommand, flagValue, manifestCommand, setFlag } from './flags.ts';
 
 // the shape kubeadm 1.34 writes (trimmed)
 const MANIFEST = `apiVersion: v1
@@ -24,8 +24,12 @@ spec:
 describe('control-plane flags', () => {
   it("reads the command list of kubeadm's static-pod manifest", () => {
     expect(manifestCommand(MANIFEST, 'kube-controller-manager')).toEqual([
-      'kube-controller-manager', '--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf', '--bind-address=127.0.0.1',
-      '--kubeconfig=/etc/kubernetes/controller-manager.conf', '--leader-elect=true', '--use-service-account-credentials=true',
+      'kube-controller-manager',
+      '--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf',
+      '--bind-address=127.0.0.1',
+      '--kubeconfig=/etc/kubernetes/controller-manager.conf',
+      '--leader-elect=true',
+      '--use-service-account-credentials=true',
     ]);
     expect(() => manifestCommand('kind: Pod\nspec: {}\n', 'x')).toThrow(/has no command list/);
   });
@@ -36,8 +40,17 @@ describe('control-plane flags', () => {
     const argv = adjustCommand('kube-controller-manager', kubeadm, spec);
     expect(argv[0]).toBe(`${KUBE_BIN}/kube-controller-manager`);
     for (const f of kubeadm.slice(1)) expect(argv).toContain(f);
-    const added = argv.slice(1).filter((a) => !kubeadm.includes(a)).map((a) => a.split('=')[0]!.slice(2));
-    expect(added.sort()).toEqual(['leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'node-monitor-grace-period', 'node-monitor-period']);
+    const added = argv
+      .slice(1)
+      .filter((a) => !kubeadm.includes(a))
+      .map((a) => a.split('=')[0]!.slice(2));
+    expect(added.sort()).toEqual([
+      'leader-elect-lease-duration',
+      'leader-elect-renew-deadline',
+      'leader-elect-retry-period',
+      'node-monitor-grace-period',
+      'node-monitor-period',
+    ]);
     expect(flagValue(argv, 'node-monitor-grace-period')).toBe(`${spec.timers.nodeMonitorGracePeriodS}s`);
     expect(flagValue(argv, 'leader-elect-lease-duration')).toBe(`${spec.timers.leaseDurationS}s`);
     // every changed flag is in the documented list
@@ -50,13 +63,5 @@ describe('control-plane flags', () => {
 
   it('setFlag replaces a value instead of adding a second one', () => {
     expect(setFlag(['x', '--a=1', '--b=2'], 'a', 3)).toEqual(['x', '--b=2', '--a=3']);
-  });
-
-  it('a hollow node registers under its host name with the node kubeconfig and no host image service', () => {
-    const argv = hollowNodeCommand('w1');
-    expect(argv).toContain('--morph=kubelet');
-    expect(argv).toContain('--name=w1');
-    expect(argv).toContain('--kubeconfig=/etc/kubernetes/kubelet.conf');
-    expect(argv).toContain('--use-host-image-service=false');
   });
 });

@@ -22,16 +22,31 @@ export const MANIFEST_DIR = '/etc/kubernetes/manifests';
  */
 export const FLAG_DIFFERENCES: { component: ControlPlaneComponent | 'all'; flag: string; why: string }[] = [
   { component: 'all', flag: 'argv[0]', why: `the binary runs from ${KUBE_BIN} (no container image on the fast path)` },
-  { component: 'kube-apiserver', flag: '--default-not-ready-toleration-seconds, --default-unreachable-toleration-seconds',
-    why: 'set from timers.podEvictionTolerationS (kubeadm leaves the 300 s default) so pods leave a lost node within a drill' },
-  { component: 'kube-controller-manager', flag: '--node-monitor-grace-period, --node-monitor-period',
-    why: 'set from timers.nodeMonitorGracePeriodS (default 40 s) and 2 s, so a lost node turns NotReady within a drill' },
-  { component: 'kube-controller-manager', flag: '--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period',
-    why: 'set from timers (defaults 15 s / 10 s / 2 s), so a lost leader is replaced within a drill' },
-  { component: 'kube-scheduler', flag: '--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period',
-    why: 'as for the controller-manager' },
-  { component: 'kube-controller-manager', flag: '--kubeconfig (server)',
-    why: 'controller-manager.conf points at the VIP, not the local apiserver as kubeadm does: the HA article has every client go through the load balancer' },
+  {
+    component: 'kube-apiserver',
+    flag: '--default-not-ready-toleration-seconds, --default-unreachable-toleration-seconds',
+    why: 'set from timers.podEvictionTolerationS (kubeadm leaves the 300 s default) so pods leave a lost node within a drill',
+  },
+  {
+    component: 'kube-controller-manager',
+    flag: '--node-monitor-grace-period, --node-monitor-period',
+    why: 'set from timers.nodeMonitorGracePeriodS (default 40 s) and 2 s, so a lost node turns NotReady within a drill',
+  },
+  {
+    component: 'kube-controller-manager',
+    flag: '--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period',
+    why: 'set from timers (defaults 15 s / 10 s / 2 s), so a lost leader is replaced within a drill',
+  },
+  {
+    component: 'kube-scheduler',
+    flag: '--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period',
+    why: 'as for the controller-manager',
+  },
+  {
+    component: 'kube-controller-manager',
+    flag: '--kubeconfig (server)',
+    why: 'controller-manager.conf points at the VIP, not the local apiserver as kubeadm does: the HA article has every client go through the load balancer',
+  },
   { component: 'kube-scheduler', flag: '--kubeconfig (server)', why: 'scheduler.conf points at the VIP, as above' },
 ];
 
@@ -78,13 +93,4 @@ export function adjustCommand(component: ControlPlaneComponent, kubeadmArgv: str
     argv = setFlag(argv, 'leader-elect-retry-period', `${t.retryPeriodS}s`);
   }
   return argv;
-}
-
-/** The hollow node (kubemark: the real kubelet code with a fake container runtime) on a worker. */
-export function hollowNodeCommand(node: string): string[] {
-  return [
-    `${KUBE_BIN}/kubemark`, '--morph=kubelet', `--name=${node}`, '--kubeconfig=/etc/kubernetes/kubelet.conf',
-    // no containerd on the fast path: the fake image service answers image pulls
-    '--use-host-image-service=false', '--max-pods=110', `--node-labels=halab.dev/hollow=true`,
-  ];
 }

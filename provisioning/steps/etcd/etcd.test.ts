@@ -1,21 +1,32 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { serviceFiles } from '../../hosts/supervisor.ts';
 import {
-  clusterHealthy, combineMemberStatus, etcdEndpointsStatus, etcdLeader, etcdctl, etcdctlCommand, leaderOf, parseEndpointHealth,
-  parseEndpointStatus, parseJsonBigInts, parseStatusErrors,
+  clusterHealthy,
+  combineMemberStatus,
+  etcdEndpointsStatus,
+  etcdLeader,
+  etcdctl,
+  etcdctlCommand,
+  leaderOf,
+  parseEndpointHealth,
+  parseEndpointStatus,
+  parseJsonBigInts,
+  parseStatusErrors,
 } from './etcdctl.ts';
-import { etcdMembersConverged, installEtcdMembers, memberStateScript, parseMemberState, runScriptSha } from './index.ts';
+import { etcdMembersConverged, installEtcdMembers } from './index.ts';
 import { etcdServiceDef, initialCluster, quotaBackendBytes } from './render.ts';
-import { fakeLab, testSpec, type FakeHost, type Reply } from './fake-lab.testutil.ts';
+import { fakeLab, testSpec, type FakeHost, type Reply } from '../../engine/fake-lab.testutil.ts';
 
 const spec = testSpec();
 
 // Captured from etcdctl 3.4.23 (`endpoint status -w json`, `endpoint health -w json`), 3 members
-const STATUS = '[{"Endpoint":"https://10.213.51.21:2379","Status":{"header":{"cluster_id":15875391935852295136,"member_id":7383792418829112008,"revision":3,"raft_term":2},"version":"3.4.23","dbSize":20480,"leader":7383792418829112009,"raftIndex":6,"raftTerm":2,"raftAppliedIndex":6,"dbSizeInUse":16384}},'
-  + '{"Endpoint":"https://10.213.51.22:2379","Status":{"header":{"cluster_id":15875391935852295136,"member_id":7383792418829112009,"revision":3,"raft_term":2},"version":"3.4.23","dbSize":24576,"leader":7383792418829112009,"raftIndex":6,"raftTerm":2,"raftAppliedIndex":6,"dbSizeInUse":16384}}]';
-const HEALTH = '[{"endpoint":"https://10.213.51.21:2379","health":true,"took":"4.832722ms"},{"endpoint":"https://10.213.51.22:2379","health":true,"took":"5.1ms"},{"endpoint":"https://10.213.51.23:2379","health":false,"took":"2.001095934s","error":"context deadline exceeded"}]';
-const STATUS_ERR = '{"level":"warn","ts":"2026-11-26T15:25:10.210Z","caller":"clientv3/retry_interceptor.go:62","msg":"retrying of unary invoker failed"}\nFailed to get the status of endpoint https://10.213.51.23:2379 (context deadline exceeded)\n';
+const STATUS =
+  '[{"Endpoint":"https://10.213.51.21:2379","Status":{"header":{"cluster_id":15875391935852295136,"member_id":7383792418829112008,"revision":3,"raft_term":2},"version":"3.4.23","dbSize":20480,"leader":7383792418829112009,"raftIndex":6,"raftTerm":2,"raftAppliedIndex":6,"dbSizeInUse":16384}},' +
+  '{"Endpoint":"https://10.213.51.22:2379","Status":{"header":{"cluster_id":15875391935852295136,"member_id":7383792418829112009,"revision":3,"raft_term":2},"version":"3.4.23","dbSize":24576,"leader":7383792418829112009,"raftIndex":6,"raftTerm":2,"raftAppliedIndex":6,"dbSizeInUse":16384}}]';
+const HEALTH =
+  '[{"endpoint":"https://10.213.51.21:2379","health":true,"took":"4.832722ms"},{"endpoint":"https://10.213.51.22:2379","health":true,"took":"5.1ms"},{"endpoint":"https://10.213.51.23:2379","health":false,"took":"2.001095934s","error":"context deadline exceeded"}]';
+const STATUS_ERR =
+  '{"level":"warn","ts":"2026-11-26T15:25:10.210Z","caller":"clientv3/retry_interceptor.go:62","msg":"retrying of unary invoker failed"}\nFailed to get the status of endpoint https://10.213.51.23:2379 (context deadline exceeded)\n';
 
 describe('etcd service definition', () => {
   it('renders the run script of m2', () => {
@@ -37,16 +48,23 @@ describe('etcd service definition', () => {
   });
 
   it('takes the timers from the spec and never passes --initial-cluster-state (the run script decides)', () => {
-    const def = etcdServiceDef(testSpec({ timers: { ...spec.timers, etcdHeartbeatMs: 250, etcdElectionMs: 2500 } }), 'm1');
+    const def = etcdServiceDef(
+      testSpec({ timers: { ...spec.timers, etcdHeartbeatMs: 250, etcdElectionMs: 2500 } }),
+      'm1',
+    );
     expect(def.command).toContain('--heartbeat-interval=250');
     expect(def.command).toContain('--election-timeout=2500');
     expect(def.command.some((a) => a.startsWith('--initial-cluster-state'))).toBe(false);
   });
 
   it('initial cluster and quota', () => {
-    expect(initialCluster(spec)).toBe('m1=https://10.213.51.21:2380,m2=https://10.213.51.22:2380,m3=https://10.213.51.23:2380');
+    expect(initialCluster(spec)).toBe(
+      'm1=https://10.213.51.21:2380,m2=https://10.213.51.22:2380,m3=https://10.213.51.23:2380',
+    );
     expect(quotaBackendBytes(spec)).toBe(204 * 1024 ** 2);
-    expect(quotaBackendBytes(testSpec({ disks: { etcdData: '128Mi', etcdSnapshots: '64Mi' } }))).toBe(64 * 1024 ** 2);
+    expect(quotaBackendBytes(testSpec({ disks: { etcdData: '128Mi', etcdSnapshots: '64Mi', runtime: '4Gi' } }))).toBe(
+      64 * 1024 ** 2,
+    );
     expect(() => etcdServiceDef(spec, 'w1')).toThrow(/not a master/);
   });
 
@@ -58,8 +76,16 @@ describe('etcd service definition', () => {
     const d = mkdtempSync(join(tmpdir(), 'halab-etcdrun-'));
     try {
       const def = etcdServiceDef(spec, 'm1');
-      const prepare = (def.prepare ?? []).slice(2).join('\n').replaceAll('/var/lib/etcd/data', `${d}/data`).replaceAll('/etc/halab/etcd', `${d}/etc`);
-      const state = () => spawnSync('/bin/sh', ['-c', `${prepare}\necho "$ETCD_INITIAL_CLUSTER_STATE"`], { encoding: 'utf8' }).stdout.trim().split('\n').pop();
+      const prepare = (def.prepare ?? [])
+        .slice(2)
+        .join('\n')
+        .replaceAll('/var/lib/etcd/data', `${d}/data`)
+        .replaceAll('/etc/halab/etcd', `${d}/etc`);
+      const state = () =>
+        spawnSync('/bin/sh', ['-c', `${prepare}\necho "$ETCD_INITIAL_CLUSTER_STATE"`], { encoding: 'utf8' })
+          .stdout.trim()
+          .split('\n')
+          .pop();
       expect(state()).toBe('new');
       mkdirSync(`${d}/etc`);
       (await import('node:fs')).writeFileSync(`${d}/etc/initial-cluster-state`, 'existing');
@@ -75,7 +101,10 @@ describe('etcd service definition', () => {
 
 describe('etcdctl output', () => {
   it('keeps 64-bit IDs exact', () => {
-    const v = parseJsonBigInts('{"a":7383792418829112008,"b":[15875391935852295136, 3],"c":12}') as Record<string, unknown>;
+    const v = parseJsonBigInts('{"a":7383792418829112008,"b":[15875391935852295136, 3],"c":12}') as Record<
+      string,
+      unknown
+    >;
     expect(v).toEqual({ a: '7383792418829112008', b: ['15875391935852295136', 3], c: 12 });
     // as doubles these two would be the same number
     expect(Number('7383792418829112008')).toBe(Number('7383792418829112009'));
@@ -84,19 +113,37 @@ describe('etcdctl output', () => {
   it('parses endpoint status', () => {
     const s = parseEndpointStatus(STATUS);
     expect(s[0]).toEqual({
-      endpoint: 'https://10.213.51.21:2379', memberId: '7383792418829112008', leaderId: '7383792418829112009', clusterId: '15875391935852295136',
-      revision: 3, raftTerm: 2, raftIndex: 6, dbSize: 20480, dbSizeInUse: 16384, version: '3.4.23',
+      endpoint: 'https://10.213.51.21:2379',
+      memberId: '7383792418829112008',
+      leaderId: '7383792418829112009',
+      clusterId: '15875391935852295136',
+      revision: 3,
+      raftTerm: 2,
+      raftIndex: 6,
+      dbSize: 20480,
+      dbSizeInUse: 16384,
+      version: '3.4.23',
     });
     expect(parseEndpointStatus('')).toEqual([]);
   });
 
   it('parses endpoint health and status errors', () => {
-    expect(parseEndpointHealth(HEALTH)[2]).toEqual({ endpoint: 'https://10.213.51.23:2379', healthy: false, took: '2.001095934s', error: 'context deadline exceeded' });
+    expect(parseEndpointHealth(HEALTH)[2]).toEqual({
+      endpoint: 'https://10.213.51.23:2379',
+      healthy: false,
+      took: '2.001095934s',
+      error: 'context deadline exceeded',
+    });
     expect([...parseStatusErrors(STATUS_ERR)]).toEqual([['https://10.213.51.23:2379', 'context deadline exceeded']]);
   });
 
   it('combines them per master, in spec order; the leader is the member whose id is its leader id', () => {
-    const members = combineMemberStatus(spec, parseEndpointStatus(STATUS), parseEndpointHealth(HEALTH), parseStatusErrors(STATUS_ERR));
+    const members = combineMemberStatus(
+      spec,
+      parseEndpointStatus(STATUS),
+      parseEndpointHealth(HEALTH),
+      parseStatusErrors(STATUS_ERR),
+    );
     expect(members.map((m) => [m.name, m.healthy, m.isLeader, m.dbSize, m.raftTerm, m.revision, m.error])).toEqual([
       ['m1', true, false, 20480, 2, 3, undefined],
       ['m2', true, true, 24576, 2, 3, undefined],
@@ -108,8 +155,11 @@ describe('etcdctl output', () => {
 
   it('builds the command line with TLS flags and refuses a second --endpoints', () => {
     expect(etcdctlCommand(['get', '/a b'])).toBe(
-      "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key --dial-timeout=3s --command-timeout=10s get '/a b'");
-    expect(etcdctlCommand(['member', 'list'], { endpoints: ['https://10.0.0.1:2379', 'https://10.0.0.2:2379'] })).toContain('--endpoints=https://10.0.0.1:2379,https://10.0.0.2:2379 ');
+      "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key --dial-timeout=3s --command-timeout=10s get '/a b'",
+    );
+    expect(
+      etcdctlCommand(['member', 'list'], { endpoints: ['https://10.0.0.1:2379', 'https://10.0.0.2:2379'] }),
+    ).toContain('--endpoints=https://10.0.0.1:2379,https://10.0.0.2:2379 ');
     expect(() => etcdctlCommand(['--endpoints=x', 'get', 'a'])).toThrow(/endpoints option/);
   });
 });
@@ -130,7 +180,9 @@ describe('over a fake SSH layer', () => {
     expect(st.map((m) => m.name)).toEqual(['m1', 'm2', 'm3']);
     expect(lab.hosts.get('m1')!.commands).toEqual([]);
     expect(lab.hosts.get('m2')!.commands.filter((c) => c.includes('endpoint'))).toHaveLength(2);
-    expect(lab.hosts.get('m2')!.commands[0]).toContain('--endpoints=https://10.213.51.21:2379,https://10.213.51.22:2379,https://10.213.51.23:2379 ');
+    expect(lab.hosts.get('m2')!.commands[0]).toContain(
+      '--endpoints=https://10.213.51.21:2379,https://10.213.51.22:2379,https://10.213.51.23:2379 ',
+    );
     expect(await etcdLeader(lab)).toBe('m2');
     expect(await etcdctl(lab, 'm3', ['get', '/x'])).toBe('value from m3\n');
     await expect(etcdctl(lab, 'm3', ['get', '/y'])).rejects.toThrow(/exited with code 1/);
@@ -142,75 +194,63 @@ describe('over a fake SSH layer', () => {
       return etcdctlReplies(h, c);
     });
     expect((await etcdEndpointsStatus(lab)).length).toBe(3);
-    const dead = fakeLab(spec, (h) => { throw new Error(`cannot reach ${h.host}`); });
+    const dead = fakeLab(spec, (h) => {
+      throw new Error(`cannot reach ${h.host}`);
+    });
     await expect(etcdEndpointsStatus(dead)).rejects.toThrow(/no master could run etcdctl/);
   });
 
-  /** A master whose s6 state the fake tracks: uploads define the service, activation makes it live and up. */
-  function s6Host() {
-    const live = new Map<string, { run: string; up: boolean }>();
-    const handler = (h: FakeHost, cmd: string): Reply | undefined => {
-      const key = `${h.host}`;
-      if (cmd === memberStateScript()) {
-        const def = h.sha('/etc/halab/sv/etcd/run');
-        const l = live.get(key);
-        return { stdout: `disk mounted\ndefined ${def ?? ''}\nlive ${l?.run ?? ''}\nsvstat ${l ? `${l.up} ${l.up}` : ''}\n` };
-      }
-      if (cmd.startsWith('mkdir -p /etc/halab/sv/etcd')) return {};
-      if (cmd.includes('s6-svscanctl -a') || cmd.includes('s6-svc -r')) {
-        // activateScript: copy the defined run script to the live dir, start it
-        const restarted = live.has(key);
-        live.set(key, { run: h.sha('/etc/halab/sv/etcd/run')!, up: true });
-        h.commands.push(restarted ? '#restarted' : '#activated');
-        return {};
-      }
-      if (cmd.startsWith('s6-svc -u')) { live.get(key)!.up = true; return {}; }
-      return etcdctlReplies(h, cmd);
-    };
-    return { live, handler };
-  }
-
   it('installs all members at once, restarts nothing on a second run, starts a member that is down', async () => {
-    const { live, handler } = s6Host();
     const lab = fakeLab(spec, (h, c) => {
+      if (c.startsWith('mountpoint -q')) return {};
       // healthy cluster for the rolling-restart gate
-      if (c.includes('endpoint health')) return { stdout: HEALTH.replace('"health":false', '"health":true').replace(',"error":"context deadline exceeded"', '') };
+      if (c.includes('endpoint health'))
+        return {
+          stdout: HEALTH.replace('"health":false', '"health":true').replace(',"error":"context deadline exceeded"', ''),
+        };
       if (c.includes('endpoint status')) {
-        return { stdout: STATUS.replace(']', ',{"Endpoint":"https://10.213.51.23:2379","Status":{"header":{"member_id":1,"revision":3,"raft_term":2},"leader":7383792418829112009,"raftTerm":2}}]') };
+        return {
+          stdout: STATUS.replace(
+            ']',
+            ',{"Endpoint":"https://10.213.51.23:2379","Status":{"header":{"member_id":1,"revision":3,"raft_term":2},"leader":7383792418829112009,"raftTerm":2}}]',
+          ),
+        };
       }
-      return handler(h, c);
+      return etcdctlReplies(h, c);
     });
     const t = { log: () => {}, signal: new AbortController().signal };
+    const actions = () => ['m1', 'm2', 'm3'].flatMap((m) => lab.svc.get(m)!.actions.map((a) => `${m} ${a}`));
     expect(await etcdMembersConverged(lab)).toBe(false);
     await installEtcdMembers(lab, t);
     expect(await etcdMembersConverged(lab)).toBe(true);
+    expect(actions()).toEqual(['m1 install etcd', 'm2 install etcd', 'm3 install etcd']);
     for (const m of ['m1', 'm2', 'm3']) {
-      const h = lab.hosts.get(m)!;
-      expect(h.sha('/etc/halab/sv/etcd/run')).toBe(runScriptSha(spec, m));
-      expect(h.commands).toContain('#activated');
+      expect(lab.svc.get(m)!.services.get('etcd')!.def).toEqual(etcdServiceDef(spec, m));
     }
-    const count = () => ['m1', 'm2', 'm3'].map((m) => lab.hosts.get(m)!.commands.length);
-    const before = count();
+    // a second run changes nothing
     await installEtcdMembers(lab, t);
-    // only the state probe ran again: no upload, no activation, no restart
-    expect(count()).toEqual(before.map((n) => n + 1));
-    live.get('m2')!.up = false;
+    expect(actions().length).toBe(3);
+    // a member someone stopped is started
+    await lab.svc.get('m2')!.stop('etcd');
     expect(await etcdMembersConverged(lab)).toBe(false);
     await installEtcdMembers(lab, t);
-    expect(lab.hosts.get('m2')!.commands.slice(-1)[0]).toBe('s6-svc -u /run/halab/service/etcd');
-    // a changed definition: members restarted one at a time
-    const spec2 = testSpec({ timers: { ...spec.timers, etcdElectionMs: 1500 } });
-    lab.state.spec = spec2;
+    expect(lab.svc.get('m2')!.actions.slice(-1)).toEqual(['start etcd']);
+    // a changed definition: members updated one at a time, each after the cluster is healthy
+    lab.state.spec = testSpec({ timers: { ...spec.timers, etcdElectionMs: 1500 } });
+    const healthChecks = () => lab.hosts.get('m1')!.commands.filter((c) => c.includes('endpoint health')).length;
+    const h0 = healthChecks();
     await installEtcdMembers(lab, t);
-    for (const m of ['m1', 'm2', 'm3']) expect(lab.hosts.get(m)!.commands).toContain('#restarted');
+    for (const m of ['m1', 'm2', 'm3']) expect(lab.svc.get(m)!.actions.at(-1)).toBe('update etcd');
+    expect(healthChecks() - h0).toBeGreaterThanOrEqual(1);
     expect(await etcdMembersConverged(lab)).toBe(true);
   });
 
-  it('parses the member state probe', () => {
-    const sha = createHash('sha256').update('x').digest('hex');
-    expect(parseMemberState(`disk mounted\ndefined ${sha}\nlive e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nsvstat false true\n`)).toEqual({
-      diskMounted: true, definedRun: sha, liveRun: undefined, up: false, wantedUp: true,
+  it('refuses to install a member whose disk A is not mounted', async () => {
+    const lab = fakeLab(spec, (_h, c) => (c.startsWith('mountpoint -q') ? { exitCode: 1 } : {}));
+    await expect(
+      installEtcdMembers(lab, { log: () => {}, signal: new AbortController().signal }),
+    ).rejects.toMatchObject({
+      code: 'ETCD_NO_DISK',
     });
-    expect(parseMemberState('disk unmounted\ndefined \nlive \nsvstat \n')).toEqual({ diskMounted: false, definedRun: undefined, liveRun: undefined, up: false, wantedUp: false });
   });
 });

@@ -10,10 +10,13 @@
 import type { LabSpec } from '../../api/types.ts';
 import { HalabError, toErrorInfo } from '../../errors.ts';
 import type { ExecResult } from '../../exec/types.ts';
+import { hostProblem } from '../../hosts/host-errors.ts';
 import { shjoin } from '../../exec/types.ts';
 import type { LabContext } from '../../providers/types.ts';
-import { etcdClientURL, masterHosts } from '../pki/kubeadm-config.ts';
+import { etcdClientURL } from '../pki/kubeadm-config.ts';
 import { ETCD_TLS } from '../pki/paths.ts';
+import { masterHosts } from '../../spec/roles.ts';
+import { poll } from '../../util/poll.ts';
 
 export const ETCDCTL_BIN = '/usr/bin/etcdctl';
 export const LOCAL_CLIENT_URL = 'https://127.0.0.1:2379';
@@ -35,7 +38,10 @@ export interface EtcdctlOptions {
  * The shell command line (pure). `args` must not carry --endpoints (pass `endpoints`): etcdctl's
  * --endpoints is a string slice, and a second occurrence appends instead of replacing.
  */
-export function etcdctlCommand(args: string[], o: Pick<EtcdctlOptions, 'endpoints' | 'dialTimeoutS' | 'commandTimeoutS'> = {}): string {
+export function etcdctlCommand(
+  args: string[],
+  o: Pick<EtcdctlOptions, 'endpoints' | 'dialTimeoutS' | 'commandTimeoutS'> = {},
+): string {
   if (args.some((a) => a === '--endpoints' || a.startsWith('--endpoints='))) {
     throw new HalabError('ETCDCTL_ARGS', 'pass endpoints through the endpoints option, not as an argument');
   }
@@ -53,7 +59,12 @@ export function etcdctlCommand(args: string[], o: Pick<EtcdctlOptions, 'endpoint
 }
 
 /** Run etcdctl on `master`; the whole result (for callers that look at the exit code and stderr). */
-export async function etcdctlExec(ctx: LabContext, master: string, args: string[], o: EtcdctlOptions = {}): Promise<ExecResult> {
+export async function etcdctlExec(
+  ctx: LabContext,
+  master: string,
+  args: string[],
+  o: EtcdctlOptions = {},
+): Promise<ExecResult> {
   return ctx.remote(master).exec(etcdctlCommand(args, o), {
     timeoutMs: o.timeoutMs ?? ((o.commandTimeoutS ?? 10) + (o.dialTimeoutS ?? 3)) * 1000 + 20_000,
     allowFail: o.allowFail,
@@ -62,7 +73,12 @@ export async function etcdctlExec(ctx: LabContext, master: string, args: string[
 }
 
 /** Run etcdctl on `master` with the proper TLS flags; its stdout. Throws on a non-zero exit. */
-export async function etcdctl(ctx: LabContext, master: string, args: string[], o: Omit<EtcdctlOptions, 'allowFail'> = {}): Promise<string> {
+export async function etcdctl(
+  ctx: LabContext,
+  master: string,
+  args: string[],
+  o: Omit<EtcdctlOptions, 'allowFail'> = {},
+): Promise<string> {
   return (await etcdctlExec(ctx, master, args, o)).stdout;
 }
 
@@ -79,7 +95,8 @@ export function parseJsonBigInts(text: string): unknown {
 }
 
 const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
-const num = (v: unknown): number | undefined => (v === undefined || v === null || v === '' || Number.isNaN(Number(v)) ? undefined : Number(v));
+const num = (v: unknown): number | undefined =>
+  v === undefined || v === null || v === '' || Number.isNaN(Number(v)) ? undefined : Number(v);
 
 export interface EndpointStatus {
   endpoint: string;
@@ -118,7 +135,12 @@ export function parseEndpointStatus(text: string): EndpointStatus[] {
   });
 }
 
-export interface EndpointHealth { endpoint: string; healthy: boolean; took?: string; error?: string }
+export interface EndpointHealth {
+  endpoint: string;
+  healthy: boolean;
+  took?: string;
+  error?: string;
+}
 
 /** `etcdctl endpoint health -w json` (etcd 3.4): [{endpoint, health, took, error?}]. */
 export function parseEndpointHealth(text: string): EndpointHealth[] {
@@ -137,7 +159,8 @@ export function parseEndpointHealth(text: string): EndpointHealth[] {
 /** etcdctl's per-endpoint failures on stderr: "Failed to get the status of endpoint URL (why)". */
 export function parseStatusErrors(stderr: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of stderr.matchAll(/^Failed to get the status of endpoint (\S+) \((.*)\)\s*$/gm)) out.set(m[1] as string, m[2] as string);
+  for (const m of stderr.matchAll(/^Failed to get the status of endpoint (\S+) \((.*)\)\s*$/gm))
+    out.set(m[1] as string, m[2] as string);
   return out;
 }
 
@@ -163,13 +186,21 @@ export interface EtcdMemberStatus {
 }
 
 /** One entry per master, in spec order (pure). */
-export function combineMemberStatus(spec: LabSpec, status: EndpointStatus[], health: EndpointHealth[], errors: Map<string, string> = new Map(), fallbackError?: string): EtcdMemberStatus[] {
+export function combineMemberStatus(
+  spec: LabSpec,
+  status: EndpointStatus[],
+  health: EndpointHealth[],
+  errors: Map<string, string> = new Map(),
+  fallbackError?: string,
+): EtcdMemberStatus[] {
   return masterHosts(spec).map((m) => {
     const endpoint = etcdClientURL(m.address);
     const s = status.find((x) => x.endpoint === endpoint);
     const h = health.find((x) => x.endpoint === endpoint);
     const healthy = h?.healthy ?? false;
-    const error = healthy ? undefined : (h?.error ?? errors.get(endpoint) ?? (s ? undefined : fallbackError) ?? 'no answer');
+    const error = healthy
+      ? undefined
+      : (h?.error ?? errors.get(endpoint) ?? (s ? undefined : fallbackError) ?? 'no answer');
     return {
       name: m.name,
       address: m.address,
@@ -190,7 +221,13 @@ export function combineMemberStatus(spec: LabSpec, status: EndpointStatus[], hea
 }
 
 function lastLine(text: string): string {
-  return text.trim().split('\n').filter((l) => !l.startsWith('{"level"')).pop() ?? '';
+  return (
+    text
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('{"level"'))
+      .pop() ?? ''
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,7 +251,7 @@ export async function etcdEndpointsStatus(ctx: LabContext, o: StatusOptions = {}
   const candidates = o.via ? [o.via] : masterHosts(spec).map((m) => m.name);
   const failures: string[] = [];
   for (const via of candidates) {
-    if (!o.via && !(await ctx.provider.isPoweredOn(ctx.state, via).catch(() => true))) {
+    if (!o.via && !(await ctx.provider.isPoweredOn(ctx, via).catch(() => true))) {
       failures.push(`${via}: powered off`);
       continue;
     }
@@ -229,14 +266,21 @@ export async function etcdEndpointsStatus(ctx: LabContext, o: StatusOptions = {}
       return combineMemberStatus(spec, status, health, parseStatusErrors(st.stderr), lastLine(st.stderr) || undefined);
     } catch (err) {
       if (o.via) throw err;
-      failures.push(`${via}: ${toErrorInfo(err).message}`);
+      failures.push(hostProblem(via, err, { timeoutMs: 26_000, what: 'running etcdctl' }));
     }
   }
-  throw new HalabError('ETCD_UNREACHABLE', 'no master could run etcdctl', { details: failures.join('\n'), fix: 'check the masters with `halab status`' });
+  throw new HalabError('ETCD_UNREACHABLE', 'no master could run etcdctl', {
+    details: failures.join('\n'),
+    fix: 'check the masters with `halab status`',
+  });
 }
 
 function safe<T>(fn: () => T, dflt: T): T {
-  try { return fn(); } catch { return dflt; }
+  try {
+    return fn();
+  } catch {
+    return dflt;
+  }
 }
 
 /** The leader's name: the member that says it leads, in the highest raft term; undefined if none. */
@@ -254,32 +298,52 @@ export function clusterHealthy(members: EtcdMemberStatus[]): boolean {
 }
 
 /** Wait until every member is healthy and there is a leader. */
-export async function waitEtcdHealthy(ctx: LabContext, o: { timeoutMs?: number; signal?: AbortSignal; log?: (m: string) => void } = {}): Promise<EtcdMemberStatus[]> {
+export async function waitEtcdHealthy(
+  ctx: LabContext,
+  o: { timeoutMs?: number; signal?: AbortSignal; log?: (m: string) => void } = {},
+): Promise<EtcdMemberStatus[]> {
   const timeoutMs = o.timeoutMs ?? 180_000;
-  const t0 = Date.now();
   let last: EtcdMemberStatus[] = [];
   let lastErr = '';
   let lastReport = 0;
-  for (;;) {
-    if (o.signal?.aborted) throw new HalabError('CANCELLED', 'waiting for etcd was cancelled');
-    try {
-      last = await etcdEndpointsStatus(ctx, { signal: o.signal });
-      if (clusterHealthy(last)) return last;
-      lastErr = '';
-    } catch (err) {
-      lastErr = toErrorInfo(err).message;
-    }
-    if (Date.now() - lastReport > 5000) {
-      lastReport = Date.now();
-      const why = lastErr || last.filter((m) => !m.healthy).map((m) => `${m.name}: ${m.error}`).join('; ');
-      o.log?.(`etcd: ${last.filter((m) => m.healthy).length}/${masterHosts(ctx.state.spec).length} healthy${why ? ` (${why})` : ''}`);
-    }
-    if (Date.now() - t0 > timeoutMs) {
-      throw new HalabError('ETCD_UNHEALTHY', `etcd did not become healthy within ${Math.round(timeoutMs / 1000)} s`, {
-        details: [...last.map((m) => `${m.name}: ${m.healthy ? 'healthy' : `unhealthy: ${m.error}`}`), lastErr].filter(Boolean).join('\n'),
-        fix: 'see /var/log/halab/etcd/current on the masters',
-      });
-    }
-    await new Promise((r) => setTimeout(r, 1000));
+  const report = () => {
+    if (Date.now() - lastReport < 5000) return;
+    lastReport = Date.now();
+    const why =
+      lastErr ||
+      last
+        .filter((m) => !m.healthy)
+        .map((m) => `${m.name}: ${m.error}`)
+        .join('; ');
+    o.log?.(
+      `etcd: ${last.filter((m) => m.healthy).length}/${masterHosts(ctx.state.spec).length} healthy${why ? ` (${why})` : ''}`,
+    );
+  };
+  try {
+    return await poll({
+      what: 'etcd healthy',
+      check: async () => {
+        try {
+          last = await etcdEndpointsStatus(ctx, { signal: o.signal });
+          lastErr = '';
+        } catch (err) {
+          lastErr = toErrorInfo(err).message;
+        }
+        if (clusterHealthy(last)) return last;
+        report();
+        return undefined;
+      },
+      timeoutMs,
+      intervalMs: 1000,
+      signal: o.signal,
+    });
+  } catch (err) {
+    if (!(err instanceof HalabError) || err.code !== 'TIMEOUT') throw err;
+    throw new HalabError('ETCD_UNHEALTHY', `etcd did not become healthy within ${Math.round(timeoutMs / 1000)} s`, {
+      details: [...last.map((m) => `${m.name}: ${m.healthy ? 'healthy' : `unhealthy: ${m.error}`}`), lastErr]
+        .filter(Boolean)
+        .join('\n'),
+      fix: `see the etcd log on the masters: ${ctx.services(masterHosts(ctx.state.spec)[0]!.name).logPath('etcd')}`,
+    });
   }
 }

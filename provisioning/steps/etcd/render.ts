@@ -1,11 +1,12 @@
-// etcd as an s6 service on each master (pure renderers).
+// etcd as a supervised service on each master (pure renderers).
 
 import type { LabSpec } from '../../api/types.ts';
 import { HalabError } from '../../errors.ts';
-import type { ServiceDef } from '../../hosts/supervisor.ts';
+import type { ServiceDef } from '../../hosts/services.ts';
 import { parseSize } from '../../spec/schema.ts';
-import { ETCD_DATA_DIR, etcdClientURL, etcdPeerURL, masterHosts } from '../pki/kubeadm-config.ts';
+import { ETCD_DATA_DIR, etcdClientURL, etcdPeerURL } from '../pki/kubeadm-config.ts';
 import { ETCD_TLS } from '../pki/paths.ts';
+import { masterHosts } from '../../spec/roles.ts';
 
 export const ETCD_SERVICE = 'etcd';
 export const ETCD_BIN = '/usr/bin/etcd';
@@ -20,7 +21,9 @@ export const ETCD_METRICS_URL = 'http://127.0.0.1:2381';
 export const INITIAL_STATE_OVERRIDE = '/etc/halab/etcd/initial-cluster-state';
 
 export function initialCluster(spec: LabSpec): string {
-  return masterHosts(spec).map((m) => `${m.name}=${etcdPeerURL(m.address)}`).join(',');
+  return masterHosts(spec)
+    .map((m) => `${m.name}=${etcdPeerURL(m.address)}`)
+    .join(',');
 }
 
 export function clusterToken(spec: LabSpec): string {
@@ -40,7 +43,7 @@ export function quotaBackendBytes(spec: LabSpec): number {
 }
 
 /**
- * The s6 service of one member. --initial-cluster-state is decided by the run script on every
+ * The service of one member. --initial-cluster-state is decided by the run script on every
  * start, from the data dir: "existing" when it holds a member (etcd then ignores every
  * --initial-* flag and restarts from its WAL and snapshot, which is why one static service
  * definition is right for the first boot and every restart after it), "new" when it is empty

@@ -27,9 +27,11 @@ describe('renderHaproxyCfg', () => {
           option redispatch 1
 
       # the API VIP: pure TCP passthrough, clients talk TLS end to end with a kube-apiserver
-      # (binding the VIP on a BACKUP relies on net.ipv4.ip_nonlocal_bind=1 in the host netns)
+      # (binding the VIP on a BACKUP relies on net.ipv4.ip_nonlocal_bind=1 in the host netns);
+      # also on loopback, for keepalived's backend check through this HAProxy
       frontend api
           bind 10.213.0.10:6443
+          bind 127.0.0.1:6443
           default_backend apiservers
 
       backend apiservers
@@ -52,7 +54,7 @@ describe('renderHaproxyCfg', () => {
     `);
   });
 
-  it('never writes a double quote (HAProxy would strip it, pitfall 13)', () => {
+  it('never writes a double quote (HAProxy would strip it)', () => {
     expect(renderHaproxyCfg(referenceSpec())).not.toContain('"');
   });
 
@@ -64,7 +66,10 @@ describe('renderHaproxyCfg', () => {
 
   it('takes the check timers from the spec', () => {
     const s = referenceSpec();
-    const cfg = renderHaproxyCfg({ ...s, timers: { ...s.timers, haproxyCheckInterMs: 1500, haproxyCheckFall: 3, haproxyCheckRise: 5 } });
+    const cfg = renderHaproxyCfg({
+      ...s,
+      timers: { ...s.timers, haproxyCheckInterMs: 1500, haproxyCheckFall: 3, haproxyCheckRise: 5 },
+    });
     expect(cfg).toContain('default-server inter 1500ms fall 3 rise 5 check');
     expect(cfg).toContain('timeout check 1500ms');
   });
@@ -78,7 +83,11 @@ describe('renderHaproxyCfg', () => {
   });
 
   it('takes another CA path, verified name and a transform', () => {
-    const cfg = renderHaproxyCfg(referenceSpec(), { caFile: '/tmp/ca.pem', verifyHost: 'api.lab', transform: (t) => `${t}# x\n` });
+    const cfg = renderHaproxyCfg(referenceSpec(), {
+      caFile: '/tmp/ca.pem',
+      verifyHost: 'api.lab',
+      transform: (t) => `${t}# x\n`,
+    });
     expect(cfg).toContain('ca-file /tmp/ca.pem check-sni api.lab verifyhost api.lab');
     expect(cfg.endsWith('# x\n')).toBe(true);
   });

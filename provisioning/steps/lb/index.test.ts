@@ -9,26 +9,25 @@ import { HalabError } from '../../errors.ts';
 import type { ExecOptions, ExecResult, Remote } from '../../exec/types.ts';
 import type { LabContext, NodeProvider } from '../../providers/types.ts';
 import { referenceSpec, referenceSpecV2 } from './fixtures.ts';
-import {
-  TEST_BREAK_LINE, haproxyService, keepalivedService, lbOptionsFromEnv, lbSteps, parseInspect, renderHaproxyCfg,
-} from './index.ts';
+import { TEST_BREAK_LINE, haproxyService, keepalivedService, breakConfig, lbSteps, renderHaproxyCfg } from './index.ts';
 
 /** A host as far as the config step can tell: files, and haproxy/keepalived checks that pass or fail. */
 class FakeHost implements Remote {
   files = new Map<string, string>();
   commands: string[] = [];
-  constructor(readonly host: string, private readonly check: (tool: string, content: string) => { code: number; out: string }) {}
+  constructor(
+    readonly host: string,
+    private readonly check: (tool: string, content: string) => { code: number; out: string },
+  ) {}
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.commands.push(command);
     let stdout = '';
     let exitCode = 0;
-    if (command.includes('sha256sum')) {
-      for (const line of command.split('\n')) {
-        const f = /^if \[ -f (\S+) \]; then echo "F (\w+)/.exec(line);
-        if (f) {
-          const c = this.files.get(f[1]!);
-          stdout += `F ${f[2]} ${c === undefined ? '-' : createHash('sha256').update(c).digest('hex')}\n`;
-        }
+    if (command.startsWith('for f in ')) {
+      const paths = /^for f in (.*); do$/m.exec(command)?.[1]?.split(' ') ?? [];
+      for (const p of paths) {
+        const c = this.files.get(p);
+        stdout += c === undefined ? `missing - ${p}\n` : `644 ${createHash('sha256').update(c).digest('hex')} ${p}\n`;
       }
     } else if (/^\/usr\/sbin\/(haproxy -c|keepalived -t)/.test(command)) {
       const file = command.split(' ').pop()!;
@@ -53,18 +52,25 @@ class FakeHost implements Remote {
 
 const tools: StepTools = { signal: new AbortController().signal, log: () => {}, progress: () => {} };
 
-function fakeLab(spec = referenceSpec(), check = (_tool: string, _c: string) => ({ code: 0, out: '' }), dir = '/nonexistent') {
+function fakeLab(
+  spec = referenceSpec(),
+  check = (_tool: string, _c: string) => ({ code: 0, out: '' }),
+  dir = '/nonexistent',
+) {
   const hosts = Object.fromEntries(['lb1', 'lb2'].map((h) => [h, new FakeHost(h, check)]));
   for (const h of Object.values(hosts)) h.files.set('/etc/halab/pki/ca.crt', 'CA');
-  const ctx: LabContext = {
-    state: { name: spec.name, spec } as LabState, dir, save: async () => {},
-    remote: (h) => hosts[h]!, provider: {} as NodeProvider,
-  };
+  const ctx = {
+    state: { name: spec.name, spec } as LabState,
+    dir,
+    save: async () => {},
+    remote: (h: string) => hosts[h]!,
+    provider: {} as NodeProvider,
+  } as unknown as LabContext;
   return { ctx, hosts };
 }
 
 describe('lb:configs', () => {
-  const step = (spec = referenceSpec()) => lbSteps(spec).find((s) => s.id === 'lb:configs')!;
+  const step = (spec = referenceSpec()) => lbSteps(spec)!.configs;
 
   it('validates on every LB, then installs, and is done afterwards', async () => {
     const { ctx, hosts } = fakeLab();
@@ -72,17 +78,30 @@ describe('lb:configs', () => {
     await step().run(ctx, tools);
     for (const h of Object.values(hosts)) {
       expect(h.files.get('/etc/haproxy/haproxy.cfg')).toBe(renderHaproxyCfg(referenceSpec()));
-      expect(h.files.get('/etc/keepalived/keepalived.conf')).toContain(`unicast_src_ip ${h.host === 'lb1' ? '10.213.0.11' : '10.213.0.12'}`);
-      expect(h.commands.some((c) => c.startsWith('/usr/sbin/haproxy -c -dW -f /etc/haproxy/haproxy.cfg.halab-candidate'))).toBe(true);
-      expect(h.commands.some((c) => c.startsWith('/usr/sbin/keepalived -t -f /etc/keepalived/keepalived.conf.halab-candidate'))).toBe(true);
+      expect(h.files.get('/etc/keepalived/keepalived.conf')).toContain(
+        `unicast_src_ip ${h.host === 'lb1' ? '10.213.0.11' : '10.213.0.12'}`,
+      );
+      expect(
+        h.commands.some((c) => c.startsWith('/usr/sbin/haproxy -c -dW -f /etc/haproxy/haproxy.cfg.halab-candidate')),
+      ).toBe(true);
+      expect(
+        h.commands.some((c) =>
+          c.startsWith('/usr/sbin/keepalived -t -f /etc/keepalived/keepalived.conf.halab-candidate'),
+        ),
+      ).toBe(true);
     }
     expect(await step().done!(ctx, tools)).toBe(true);
   });
 
   it('installs nothing anywhere when one LB rejects its config, and reports the tool output', async () => {
     const { ctx, hosts } = fakeLab(referenceSpec(), (tool, content) =>
-      (tool === 'keepalived' && content.includes('unicast_src_ip 10.213.0.12') ? { code: 5, out: "(Line 3) Unknown keyword 'x'" } : { code: 0, out: '' }));
-    const err = await step().run(ctx, tools).catch((e: unknown) => e);
+      tool === 'keepalived' && content.includes('unicast_src_ip 10.213.0.12')
+        ? { code: 5, out: "(Line 3) Unknown keyword 'x'" }
+        : { code: 0, out: '' },
+    );
+    const err = await step()
+      .run(ctx, tools)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HalabError);
     expect(err).toMatchObject({ code: 'CONFIG_INVALID', details: "(Line 3) Unknown keyword 'x'" });
     expect((err as Error).message).toMatch(/keepalived -t .* lb2/);
@@ -97,12 +116,17 @@ describe('lb:configs', () => {
   it('refuses to go on without the Kubernetes CA on the LBs', async () => {
     const { ctx, hosts } = fakeLab();
     hosts.lb2!.files.delete('/etc/halab/pki/ca.crt');
-    await expect(step().run(ctx, tools)).rejects.toMatchObject({ code: 'LB_CA_MISSING', message: expect.stringContaining('lb2') });
+    await expect(step().run(ctx, tools)).rejects.toMatchObject({
+      code: 'LB_CA_MISSING',
+      message: expect.stringContaining('lb2'),
+    });
   });
 
   describe('with VRRPv2', () => {
     let dir: string;
-    beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'halab-lb-')); });
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'halab-lb-'));
+    });
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
     it('creates the lab secret once (mode 0600) and uses it on every LB', async () => {
@@ -112,7 +136,8 @@ describe('lb:configs', () => {
       const secret = readFileSync(join(dir, 'lb', 'vrrp-auth-pass'), 'utf8').trim();
       expect(secret).toMatch(/^[A-Za-z0-9]{8}$/);
       expect(statSync(join(dir, 'lb', 'vrrp-auth-pass')).mode & 0o777).toBe(0o600);
-      for (const h of Object.values(hosts)) expect(h.files.get('/etc/keepalived/keepalived.conf')).toContain(`auth_pass ${secret}`);
+      for (const h of Object.values(hosts))
+        expect(h.files.get('/etc/keepalived/keepalived.conf')).toContain(`auth_pass ${secret}`);
       expect(await step(spec).done!(ctx, tools)).toBe(true);
       await step(spec).run(ctx, tools);
       expect(readFileSync(join(dir, 'lb', 'vrrp-auth-pass'), 'utf8').trim()).toBe(secret);
@@ -122,36 +147,39 @@ describe('lb:configs', () => {
 
 describe('lbSteps', () => {
   it('has the four steps in order, and none for a lab without LBs', () => {
-    expect(lbSteps(referenceSpec()).map((s) => s.id)).toEqual(['lb:configs', 'lb:haproxy', 'lb:keepalived', 'lb:ready']);
+    expect(Object.values(lbSteps(referenceSpec())!).map((s) => s.id)).toEqual([
+      'lb:configs',
+      'lb:haproxy',
+      'lb:keepalived',
+      'lb:ready',
+    ]);
     const s = referenceSpec();
-    expect(lbSteps({ ...s, hosts: s.hosts.filter((h) => h.role !== 'lb') })).toEqual([]);
+    expect(lbSteps({ ...s, hosts: s.hosts.filter((h) => h.role !== 'lb') })).toBeUndefined();
   });
 
-  it('maps HALAB_TEST_BREAK onto a transform that appends an invalid line', () => {
-    expect(lbOptionsFromEnv({})).toEqual({});
-    expect(lbOptionsFromEnv({ HALAB_TEST_BREAK: 'nonsense' })).toEqual({});
-    const o = lbOptionsFromEnv({ HALAB_TEST_BREAK: 'haproxy' });
+  it("breakConfig gives a transform that appends an invalid line to one tool's config", () => {
+    const o = breakConfig('haproxy');
     expect(o.transform?.keepalived).toBeUndefined();
     expect(o.transform?.haproxy?.('x\n', 'lb1')).toBe(`x\n${TEST_BREAK_LINE}\n`);
   });
 });
 
 describe('services', () => {
-  it('runs both daemons in the foreground with their own pid files (pitfall 7)', () => {
+  it("runs both daemons in the foreground with their own pid files (in each host's private /run)", () => {
     expect(haproxyService().command).toEqual(['/usr/sbin/haproxy', '-db', '-f', '/etc/haproxy/haproxy.cfg']);
-    expect(keepalivedService().command).toEqual(['/usr/sbin/keepalived', '-n', '-l', '-D', '-G', '-P', '-f', '/etc/keepalived/keepalived.conf',
-      '-p', '/run/keepalived.pid', '-r', '/run/keepalived_vrrp.pid']);
-  });
-
-  it('parses what a host reports', () => {
-    const v = parseInspect([
-      'F haproxy abc', 'F keepalived -', 'F notify def', 'F ca 123',
-      'A haproxy fff', 'S haproxy true 228 true', 'A keepalived ', 'S keepalived absent',
-    ].join('\n'));
-    expect(v).toEqual({
-      hashes: { haproxy: 'abc', notify: 'def', ca: '123' },
-      stamps: { haproxy: 'fff' },
-      services: { haproxy: { present: true, up: true, pid: 228, wantedUp: true }, keepalived: { present: false, up: false, wantedUp: false } },
-    });
+    expect(keepalivedService().command).toEqual([
+      '/usr/sbin/keepalived',
+      '-n',
+      '-l',
+      '-D',
+      '-G',
+      '-P',
+      '-f',
+      '/etc/keepalived/keepalived.conf',
+      '-p',
+      '/run/keepalived.pid',
+      '-r',
+      '/run/keepalived_vrrp.pid',
+    ]);
   });
 });

@@ -15,6 +15,9 @@ describe('renderKeepalivedConf', () => {
           vrrp_garp_master_repeat 3
           vrrp_garp_master_refresh 10
           vrrp_garp_master_refresh_repeat 1
+          vrrp_higher_prio_send_advert
+          vrrp_garp_lower_prio_repeat 3
+          vrrp_garp_lower_prio_delay 1
       }
 
       vrrp_script chk_haproxy {
@@ -23,6 +26,16 @@ describe('renderKeepalivedConf', () => {
           timeout 2
           fall 2
           rise 2
+      }
+
+      vrrp_script chk_backends {
+          script "/usr/bin/curl -fs -m 2 -o /dev/null --cacert /etc/halab/pki/ca.crt --resolve kubernetes:6443:127.0.0.1 https://kubernetes:6443/readyz"
+          interval 1
+          timeout 3
+          fall 3
+          rise 2
+          weight -50
+          init_fail
       }
 
       vrrp_instance VI_API {
@@ -43,6 +56,7 @@ describe('renderKeepalivedConf', () => {
           }
           track_script {
               chk_haproxy
+              chk_backends
           }
           notify /etc/keepalived/halab-notify.sh
       }
@@ -62,6 +76,9 @@ describe('renderKeepalivedConf', () => {
           vrrp_garp_master_repeat 3
           vrrp_garp_master_refresh 10
           vrrp_garp_master_refresh_repeat 1
+          vrrp_higher_prio_send_advert
+          vrrp_garp_lower_prio_repeat 3
+          vrrp_garp_lower_prio_delay 1
       }
 
       vrrp_script chk_haproxy {
@@ -70,6 +87,16 @@ describe('renderKeepalivedConf', () => {
           timeout 2
           fall 2
           rise 2
+      }
+
+      vrrp_script chk_backends {
+          script "/usr/bin/curl -fs -m 2 -o /dev/null --cacert /etc/halab/pki/ca.crt --resolve kubernetes:6443:127.0.0.1 https://kubernetes:6443/readyz"
+          interval 1
+          timeout 3
+          fall 3
+          rise 4
+          weight -50
+          init_fail
       }
 
       vrrp_instance VI_API {
@@ -93,6 +120,7 @@ describe('renderKeepalivedConf', () => {
           }
           track_script {
               chk_haproxy
+              chk_backends
           }
           notify /etc/keepalived/halab-notify.sh
       }
@@ -111,7 +139,9 @@ describe('renderKeepalivedConf', () => {
   });
 
   it('never authenticates VRRPv3 (keepalived -t fails on it) and needs the secret for VRRPv2', () => {
-    expect(renderKeepalivedConf(referenceSpec(), 'lb1', { authPass: 'Ab3dEf9h' })).not.toMatch(/authentication {|auth_pass/);
+    expect(renderKeepalivedConf(referenceSpec(), 'lb1', { authPass: 'Ab3dEf9h' })).not.toMatch(
+      /authentication {|auth_pass/,
+    );
     expect(() => renderKeepalivedConf(referenceSpecV2(), 'lb1')).toThrow(/VRRP secret/);
     expect(() => renderKeepalivedConf(referenceSpecV2(), 'lb1', { authPass: 'toolongsecret' })).toThrow(/VRRP secret/);
   });
@@ -121,13 +151,28 @@ describe('renderKeepalivedConf', () => {
     const spec = { ...s, hosts: [...s.hosts, { name: 'lb3', role: 'lb' as const, address: '10.213.0.13' }] };
     const conf = renderKeepalivedConf(spec, 'lb3');
     expect(conf).toContain('state BACKUP\n    interface eth0\n    virtual_router_id 196\n    priority 99');
-    expect(conf).toContain('unicast_src_ip 10.213.0.13\n    unicast_peer {\n        10.213.0.11\n        10.213.0.12\n    }');
+    expect(conf).toContain(
+      'unicast_src_ip 10.213.0.13\n    unicast_peer {\n        10.213.0.11\n        10.213.0.12\n    }',
+    );
   });
 
   it('gives a lone LB no peers (it would go FAULT with unicast_fault_no_peer)', () => {
     const s = referenceSpec();
     const conf = renderKeepalivedConf({ ...s, hosts: s.hosts.filter((h) => h.name !== 'lb2') }, 'lb1');
     expect(conf).not.toMatch(/unicast_peer|unicast_fault_no_peer/);
+  });
+
+  it("stretches the track scripts by the provider's CPU slowdown (TCG VMs), whole seconds, nothing else", () => {
+    const plain = renderKeepalivedConf(referenceSpec(), 'lb1');
+    const slow = renderKeepalivedConf(referenceSpec(), 'lb1', { trackScale: 3 });
+    const scripts = (t: string) => t.split('vrrp_instance')[0]!.split('vrrp_script').slice(1);
+    const [haproxy, backends] = scripts(slow);
+    expect(haproxy).toContain('curl -fs -m 3 ');
+    expect(haproxy).toMatch(/interval 3\n\s+timeout 6\n\s+fall 2\n\s+rise 2/);
+    expect(backends).toContain('curl -fs -m 6 ');
+    expect(backends).toMatch(/interval 3\n\s+timeout 9\n\s+fall 3\n/);
+    expect(slow.split('vrrp_instance')[1]).toBe(plain.split('vrrp_instance')[1]);
+    expect(renderKeepalivedConf(referenceSpec(), 'lb1', { trackScale: 1 })).toBe(plain);
   });
 
   it('refuses a host that is not an LB', () => {

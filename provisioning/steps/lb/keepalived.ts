@@ -4,11 +4,25 @@
 import type { LabSpec } from '../../api/types.ts';
 import { HalabError } from '../../errors.ts';
 import {
-  AUTH_PASS_LENGTH, LB_INTERFACE, LB_PATHS, MONITOR_ADDR, MONITOR_PORT, MONITOR_URI, VRRP_INSTANCE,
-  lbModel, lbNode,
+  API_PORT,
+  AUTH_PASS_LENGTH,
+  LB_INTERFACE,
+  LB_PATHS,
+  LOCAL_API_ADDR,
+  MONITOR_ADDR,
+  MONITOR_PORT,
+  MONITOR_URI,
+  TRACK,
+  VRRP_INSTANCE,
+  backendRise,
+  modelLb,
+  modelOf,
+  type LbModel,
 } from './model.ts';
 
 export interface KeepalivedRenderOptions {
+  /** CA of the apiservers for the backend check (default: the Kubernetes CA path). */
+  caFile?: string;
   /**
    * The lab's VRRP secret (exactly 8 characters, [A-Za-z0-9]). Required when the spec's advert
    * interval is an integer (VRRPv2 + PASS); unused with VRRPv3 (see vrrpSettings in model.ts).
@@ -16,39 +30,86 @@ export interface KeepalivedRenderOptions {
   authPass?: string;
   /** Test hook: rewrite the rendered text (see LbOptions.transform in index.ts). */
   transform?: (text: string) => string;
+  /**
+   * How many times slower the LB's CPU is than a native one (the provider's cpuSlowdown: an
+   * emulated VM under TCG); the track scripts' interval, timeout and curl limit are stretched by
+   * it (default 1). Under TCG a curl alone takes about a second, and the checks timed out.
+   */
+  trackScale?: number;
 }
 
-/** The track script: our own HAProxy's monitor endpoint (pidof/killall would be wrong, pitfall 6). */
-export const TRACK_SCRIPT = `/usr/bin/curl -fs -m 1 -o /dev/null http://${MONITOR_ADDR}:${MONITOR_PORT}${MONITOR_URI}`;
+/** The track scripts' timings for `scale` (see KeepalivedRenderOptions.trackScale). */
+export function trackTimings(scale = 1) {
+  const k = Math.max(1, Math.ceil(scale));
+  return {
+    haproxy: {
+      ...TRACK.haproxy,
+      intervalS: TRACK.haproxy.intervalS * k,
+      timeoutS: TRACK.haproxy.timeoutS * k,
+      curlMaxS: k,
+    },
+    backends: {
+      ...TRACK.backends,
+      intervalS: TRACK.backends.intervalS * k,
+      timeoutS: TRACK.backends.timeoutS * k,
+      curlMaxS: TRACK.backends.curlMaxS * k,
+    },
+  };
+}
 
-export function renderKeepalivedConf(spec: LabSpec, lbName: string, opts: KeepalivedRenderOptions = {}): string {
-  const m = lbModel(spec);
-  const me = lbNode(spec, lbName);
+/** The track script: our own HAProxy's monitor endpoint (`pidof haproxy` would see every LB's HAProxy: the netns hosts share the kernel's /proc view of the machine's pids, so it would never fail). */
+export const TRACK_SCRIPT = trackScript();
+
+/** The track script with curl's limit for `scale` (see trackTimings). */
+export function trackScript(scale = 1): string {
+  return `/usr/bin/curl -fs -m ${trackTimings(scale).haproxy.curlMaxS} -o /dev/null http://${MONITOR_ADDR}:${MONITOR_PORT}${MONITOR_URI}`;
+}
+
+/**
+ * The backend check: GET /readyz through this LB's own HAProxy (its API frontend on loopback) to
+ * whichever apiserver HAProxy picks, TLS verified with the cluster CA under the name every
+ * apiserver certificate carries ("kubernetes", as HAProxy's own checks use). It fails when
+ * HAProxy has no usable apiserver (`<NOSRV>`: it accepts and closes) or cannot reach one. The
+ * monitor URI above answers 200 whatever the backends are: on its own it kept the VIP on an LB
+ * that could reach no apiserver (issue 11, case 1).
+ */
+export function backendCheckScript(caFile: string = LB_PATHS.caFile, scale = 1): string {
+  return `/usr/bin/curl -fs -m ${trackTimings(scale).backends.curlMaxS} -o /dev/null --cacert ${caFile} --resolve kubernetes:${API_PORT}:${LOCAL_API_ADDR} https://kubernetes:${API_PORT}/readyz`;
+}
+
+/** keepalived.conf of one LB, from a spec or its model. Errors: NO_HOST, LB_NO_SECRET. */
+export function renderKeepalivedConf(
+  spec: LabSpec | LbModel,
+  lbName: string,
+  opts: KeepalivedRenderOptions = {},
+): string {
+  const m = modelOf(spec);
+  const me = modelLb(m, lbName);
+  const track = trackTimings(opts.trackScale);
   const { vrrp } = m;
   if (vrrp.authenticated && !(opts.authPass && new RegExp(`^[A-Za-z0-9]{${AUTH_PASS_LENGTH}}$`).test(opts.authPass))) {
-    throw new HalabError('LB_NO_SECRET', `keepalived.conf for ${lbName} needs the lab's ${AUTH_PASS_LENGTH}-character VRRP secret`);
+    throw new HalabError(
+      'LB_NO_SECRET',
+      `keepalived.conf for ${lbName} needs the lab's ${AUTH_PASS_LENGTH}-character VRRP secret`,
+    );
   }
   // With two or more LBs, adverts go to the other LBs only, never to 224.0.0.18, and an instance
   // left without peers goes FAULT instead of falling back to multicast. A lone LB has nobody to
   // talk to: it advertises on its own lab bridge (unicast to itself floods the log with
   // "equal priority advert received from remote host with our IP address").
-  const unicast = me.peers.length > 0
-    ? [
-      `    unicast_src_ip ${me.address}`,
-      '    unicast_peer {',
-      ...me.peers.map((p) => `        ${p}`),
-      '    }',
-      '    unicast_fault_no_peer',
-      '    check_unicast_src',
-    ]
-    : ['    # the only load balancer of the lab: no peer to send adverts to'];
+  const unicast =
+    me.peers.length > 0
+      ? [
+          `    unicast_src_ip ${me.address}`,
+          '    unicast_peer {',
+          ...me.peers.map((p) => `        ${p}`),
+          '    }',
+          '    unicast_fault_no_peer',
+          '    check_unicast_src',
+        ]
+      : ['    # the only load balancer of the lab: no peer to send adverts to'];
   const auth = vrrp.authenticated
-    ? [
-      '    authentication {',
-      '        auth_type PASS',
-      `        auth_pass ${opts.authPass}`,
-      '    }',
-    ]
+    ? ['    authentication {', '        auth_type PASS', `        auth_pass ${opts.authPass}`, '    }']
     : [`    # no authentication: VRRPv${vrrp.version} does not have it (advert_int ${vrrp.advertInt} needs v3)`];
   const lines = [
     `# generated by halab for lab ${m.lab} on ${me.name}: edit the lab spec, not this file`,
@@ -59,26 +120,46 @@ export function renderKeepalivedConf(spec: LabSpec, lbName: string, opts: Keepal
     // integer advert: v2 (+ PASS authentication); fractional: v3 (no authentication exists)
     `    vrrp_version ${vrrp.version}`,
     // a new MASTER announces the VIP's MAC at once, again after 1 s, and every 10 s after that:
-    // clients follow it even while a crashed MASTER still holds a stale VIP (pitfall 10)
+    // clients follow it even while a crashed MASTER still holds a stale VIP (keepalived killed without cleanup leaves the address on its interface)
     '    vrrp_garp_master_delay 1',
     '    vrrp_garp_master_repeat 3',
     '    vrrp_garp_master_refresh 10',
     '    vrrp_garp_master_refresh_repeat 1',
+    // after a split brain heals, the clients may still have the loser's MAC: the loser sends one
+    // last (lower-priority) advert before it steps down, and the winner answers a lower-priority
+    // advert with gratuitous ARPs at once, so nobody is left on the wrong MAC (measured by the
+    // split-brain drill; without these, clients stayed on the loser for up to the 10 s refresh)
+    '    vrrp_higher_prio_send_advert',
+    '    vrrp_garp_lower_prio_repeat 3',
+    '    vrrp_garp_lower_prio_delay 1',
     '}',
     '',
     'vrrp_script chk_haproxy {',
     // loopback is per host: this sees only our own HAProxy. interval is whole seconds in
     // keepalived 2.2.7 (0.5 -> "must be between 1 and 4294"): a dead HAProxy means FAULT
     // (priority 0 advert, the BACKUP takes over) after about fall x interval = 2 s
-    `    script "${TRACK_SCRIPT}"`,
-    '    interval 1',
-    '    timeout 2',
-    '    fall 2',
-    '    rise 2',
+    `    script "${trackScript(opts.trackScale)}"`,
+    `    interval ${track.haproxy.intervalS}`,
+    `    timeout ${track.haproxy.timeoutS}`,
+    `    fall ${track.haproxy.fall}`,
+    `    rise ${track.haproxy.rise}`,
+    '}',
+    '',
+    // a real API request through our own HAProxy: no usable apiserver behind it lowers our
+    // priority by the weight, below every LB that has one, so the VIP moves there; if none has,
+    // every priority drops alike and the VIP stays where it is
+    'vrrp_script chk_backends {',
+    `    script "${backendCheckScript(opts.caFile, opts.trackScale)}"`,
+    `    interval ${track.backends.intervalS}`,
+    `    timeout ${track.backends.timeoutS}`,
+    `    fall ${track.backends.fall}`,
+    `    rise ${backendRise(me)}`,
+    `    weight -${track.backends.weight}`,
+    '    init_fail',
     '}',
     '',
     `vrrp_instance ${VRRP_INSTANCE} {`,
-    // both start as BACKUP anyway (pitfall 11); MASTER only shortens the first election
+    // both start as BACKUP anyway (keepalived always enters BACKUP first and claims the VIP after 3 × advert + skew); MASTER only shortens the first election
     `    state ${me.state}`,
     `    interface ${LB_INTERFACE}`,
     `    virtual_router_id ${vrrp.virtualRouterId}`,
@@ -91,6 +172,7 @@ export function renderKeepalivedConf(spec: LabSpec, lbName: string, opts: Keepal
     '    }',
     '    track_script {',
     '        chk_haproxy',
+    '        chk_backends',
     '    }',
     `    notify ${LB_PATHS.notifyScript}`,
     '}',

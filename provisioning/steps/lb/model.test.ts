@@ -1,11 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { HalabError } from '../../errors.ts';
 import { referenceSpec, referenceSpecV2 } from './fixtures.ts';
-import { apiBackends, lbModel, lbNode, lbNodes, masterDownMs, masterLb, virtualRouterId, vrrpSettings } from './model.ts';
+import {
+  apiBackends,
+  lbModel,
+  lbNode,
+  lbNodes,
+  masterDownMs,
+  masterLb,
+  virtualRouterId,
+  vrrpSettings,
+} from './model.ts';
 
 describe('vrrpSettings', () => {
   it('uses VRRPv3 without authentication for a fractional advert interval (the default 0.2 s)', () => {
-    expect(vrrpSettings(referenceSpec())).toEqual({ version: 3, advertInt: 0.2, authenticated: false, virtualRouterId: virtualRouterId('halab') });
+    expect(vrrpSettings(referenceSpec())).toEqual({
+      version: 3,
+      advertInt: 0.2,
+      authenticated: false,
+      virtualRouterId: virtualRouterId('halab'),
+    });
   });
   it('uses VRRPv2 with PASS authentication for a whole-second interval', () => {
     expect(vrrpSettings(referenceSpecV2())).toMatchObject({ version: 2, advertInt: 1, authenticated: true });
@@ -71,8 +85,10 @@ describe('backends and timers', () => {
   it('takes the check timers from the spec, with a check timeout of at least 1 s', () => {
     const s = referenceSpec();
     expect(lbModel(s).check).toEqual({ interMs: 500, fall: 2, rise: 2, timeoutMs: 1000 });
-    expect(lbModel({ ...s, timers: { ...s.timers, haproxyCheckInterMs: 2000, haproxyCheckFall: 3, haproxyCheckRise: 4 } }).check)
-      .toEqual({ interMs: 2000, fall: 3, rise: 4, timeoutMs: 2000 });
+    expect(
+      lbModel({ ...s, timers: { ...s.timers, haproxyCheckInterMs: 2000, haproxyCheckFall: 3, haproxyCheckRise: 4 } })
+        .check,
+    ).toEqual({ interMs: 2000, fall: 3, rise: 4, timeoutMs: 2000 });
     expect(lbModel(s)).toMatchObject({ vip: '10.213.0.10', prefix: 24 });
   });
   it('computes the master-down interval of the lowest-priority BACKUP', () => {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { LabSpec } from '../../api/types.ts';
 import { HalabError } from '../../errors.ts';
+import { lbHosts, masterHosts } from '../../spec/roles.ts';
 
 /** Where things live on an LB host (its private /etc, /run and /var/log views). */
 export const LB_PATHS = {
@@ -25,6 +26,27 @@ export const API_PORT = 6443;
 export const MONITOR_ADDR = '127.0.0.1';
 export const MONITOR_PORT = 8404;
 export const MONITOR_URI = '/healthz';
+/**
+ * HAProxy's API frontend also listens here (loopback is per host): keepalived's backend check
+ * sends a real API request through this LB's own HAProxy, as kubeadm's documented check does.
+ */
+export const LOCAL_API_ADDR = '127.0.0.1';
+/**
+ * keepalived's two track scripts (interval, timeout in whole seconds; fall/rise in runs):
+ *  - haproxy: HAProxy's own monitor URI. Failing = HAProxy is dead: the LB goes FAULT (priority 0).
+ *  - backends: GET /readyz through this LB's HAProxy to an apiserver. Failing = this LB cannot
+ *    reach any usable apiserver: its priority drops by `weight`, below any LB that can, so the
+ *    VIP moves there; when no LB can, the priorities keep their order and the VIP stays put.
+ *    `initFail`: it counts as failed until it passes `rise` times, so a keepalived that starts
+ *    before the apiservers (during `up`) does not pull the VIP to itself. A lower-priority LB needs
+ *    more passes (backendRise): when the apiservers come up for every LB at once (during `up`, or
+ *    after a quorum loss), the MASTER counts them usable first, and the VIP does not flap to the
+ *    BACKUP for the second in between (measured: it did, for 1 s, with the same rise on both).
+ */
+export const TRACK = {
+  haproxy: { intervalS: 1, timeoutS: 2, fall: 2, rise: 2 },
+  backends: { intervalS: 1, timeoutS: 3, fall: 3, rise: 2, weight: 50, curlMaxS: 2 },
+} as const;
 export const BACKEND_NAME = 'apiservers';
 export const VRRP_INSTANCE = 'VI_API';
 /** VRRP priority of the MASTER; each further LB gets one less (BACKUP 100, 99, ...). */
@@ -87,13 +109,19 @@ export interface LbModel {
 export function vrrpSettings(spec: LabSpec): VrrpSettings {
   const advertInt = spec.timers.vrrpAdvertInt;
   if (!(advertInt > 0) || advertInt > 40.95) {
-    throw new HalabError('BAD_SPEC', `timers.vrrpAdvertInt ${advertInt} is outside what VRRP can carry (0.01..40.95 s)`, {
-      fix: 'use e.g. 0.2 (fast, VRRPv3) or 1 (VRRPv2 with authentication)',
-    });
+    throw new HalabError(
+      'BAD_SPEC',
+      `timers.vrrpAdvertInt ${advertInt} is outside what VRRP can carry (0.01..40.95 s)`,
+      {
+        fix: 'use e.g. 0.2 (fast, VRRPv3) or 1 (VRRPv2 with authentication)',
+      },
+    );
   }
   // VRRPv3 counts in centiseconds: 0.123 cannot be sent as such
   if (Math.abs(Math.round(advertInt * 100) - advertInt * 100) > 1e-9) {
-    throw new HalabError('BAD_SPEC', `timers.vrrpAdvertInt ${advertInt} is not a multiple of 0.01 s`, { fix: 'round it to hundredths of a second' });
+    throw new HalabError('BAD_SPEC', `timers.vrrpAdvertInt ${advertInt} is not a multiple of 0.01 s`, {
+      fix: 'round it to hundredths of a second',
+    });
   }
   const integer = Number.isInteger(advertInt) && advertInt <= 255;
   return { version: integer ? 2 : 3, advertInt, authenticated: integer, virtualRouterId: virtualRouterId(spec.name) };
@@ -106,7 +134,7 @@ export function virtualRouterId(lab: string): number {
 }
 
 export function lbNodes(spec: LabSpec): LbNode[] {
-  const lbs = spec.hosts.filter((h) => h.role === 'lb');
+  const lbs = lbHosts(spec);
   return lbs.map((h, index) => ({
     name: h.name,
     address: h.address,
@@ -118,24 +146,37 @@ export function lbNodes(spec: LabSpec): LbNode[] {
 }
 
 export function lbNode(spec: LabSpec, lbName: string): LbNode {
-  const node = lbNodes(spec).find((n) => n.name === lbName);
-  if (!node) {
-    throw new HalabError('NO_HOST', `${lbName} is not a load balancer of lab ${spec.name}`, {
-      fix: `load balancers: ${lbNodes(spec).map((n) => n.name).join(', ') || 'none'}`,
-    });
-  }
-  return node;
+  return modelLb(lbModel(spec), lbName);
 }
 
 /** The VRRP MASTER at start: the first host with role lb. */
 export function masterLb(spec: LabSpec): LbNode {
   const first = lbNodes(spec)[0];
-  if (!first) throw new HalabError('BAD_SPEC', `lab ${spec.name} has no host with role lb`, { fix: 'add two hosts with role lb' });
+  if (!first)
+    throw new HalabError('BAD_SPEC', `lab ${spec.name} has no host with role lb`, {
+      fix: 'add two hosts with role lb',
+    });
   return first;
 }
 
 export function apiBackends(spec: LabSpec): Backend[] {
-  return spec.hosts.filter((h) => h.role === 'master').map((h) => ({ name: h.name, address: h.address, port: API_PORT }));
+  return masterHosts(spec).map((h) => ({ name: h.name, address: h.address, port: API_PORT }));
+}
+
+/** The model of a spec; a model passes through (callers compute it once per step and hand it on). */
+export function modelOf(x: LabSpec | LbModel): LbModel {
+  return 'backends' in x ? x : lbModel(x);
+}
+
+/** One LB of the model. Errors: NO_HOST (not a load balancer), with the LBs there are. */
+export function modelLb(m: LbModel, lbName: string): LbNode {
+  const node = m.lbs.find((n) => n.name === lbName);
+  if (!node) {
+    throw new HalabError('NO_HOST', `${lbName} is not a load balancer of lab ${m.lab}`, {
+      fix: `load balancers: ${m.lbs.map((n) => n.name).join(', ') || 'none'}`,
+    });
+  }
+  return node;
 }
 
 export function lbModel(spec: LabSpec): LbModel {
@@ -153,12 +194,18 @@ export function lbModel(spec: LabSpec): LbModel {
   };
 }
 
+/** Passes of the backend check before `lb` counts its backends usable again (see TRACK). */
+export function backendRise(lb: Pick<LbNode, 'index'>): number {
+  return TRACK.backends.rise + 2 * lb.index;
+}
+
 /**
  * How long a BACKUP waits before taking over (RFC 5798 Master_Down_Interval, with the skew
  * time of the lowest priority): what a VIP gate must allow at least.
  */
-export function masterDownMs(spec: LabSpec): number {
-  const advert = spec.timers.vrrpAdvertInt * 1000;
-  const lowest = Math.min(...lbNodes(spec).map((n) => n.priority), MASTER_PRIORITY);
+export function masterDownMs(x: LabSpec | LbModel): number {
+  const m = modelOf(x);
+  const advert = m.vrrp.advertInt * 1000;
+  const lowest = Math.min(...m.lbs.map((n) => n.priority), MASTER_PRIORITY);
   return Math.ceil(3 * advert + ((256 - lowest) / 256) * advert);
 }

@@ -2,9 +2,11 @@
 // VIP, keepalived's VRRP state, and HAProxy's view of the apiservers. Used by the readiness gates,
 // by `halab status` and by the drills.
 
-import { HalabError, toErrorInfo } from '../../errors.ts';
+import { HalabError } from '../../errors.ts';
+import { hostProblem } from '../../hosts/host-errors.ts';
 import type { LabContext } from '../../providers/types.ts';
 import { BACKEND_NAME, LB_INTERFACE, LB_PATHS, lbNodes } from './model.ts';
+import { poll } from '../../util/poll.ts';
 
 // ---------------------------------------------------------------------------------------------
 // HAProxy: `show servers state` and `show stat` over the admin socket
@@ -31,8 +33,8 @@ export interface ServerState {
 
 /**
  * A server is UP when it is running, not in maintenance or drain, AND its last health check
- * passed. HAProxy starts every server as running before its first check (findings pitfall 14:
- * srv_op_state 2 with srv_check_result 0 = "unknown"), so op_state alone proves nothing.
+ * passed. HAProxy starts every server as running before its first check (srv_op_state 2 with
+ * srv_check_result 0 = "unknown"), so op_state alone proves nothing.
  */
 export function isServerUp(s: ServerState): boolean {
   return s.opState === SRV_OP.RUNNING && s.adminState === 0 && s.checkResult === CHK_RES.PASSED;
@@ -47,18 +49,27 @@ export function isServerUp(s: ServerState): boolean {
  * Columns are located by the header line, not by position.
  */
 export function parseServersState(text: string): ServerState[] {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const header = lines.find((l) => l.startsWith('#'));
   if (!header) return [];
   const cols = header.replace(/^#\s*/, '').split(/\s+/);
   const at = (name: string) => {
     const i = cols.indexOf(name);
-    if (i < 0) throw new HalabError('LB_PARSE', `HAProxy "show servers state" has no column ${name}`, { details: header });
+    if (i < 0)
+      throw new HalabError('LB_PARSE', `HAProxy "show servers state" has no column ${name}`, { details: header });
     return i;
   };
   const idx = {
-    be: at('be_name'), srv: at('srv_name'), addr: at('srv_addr'), op: at('srv_op_state'), admin: at('srv_admin_state'),
-    result: at('srv_check_result'), health: at('srv_check_health'),
+    be: at('be_name'),
+    srv: at('srv_name'),
+    addr: at('srv_addr'),
+    op: at('srv_op_state'),
+    admin: at('srv_admin_state'),
+    result: at('srv_check_result'),
+    health: at('srv_check_health'),
   };
   const out: ServerState[] = [];
   for (const l of lines) {
@@ -97,14 +108,20 @@ export function parseStatCsv(text: string): StatRow[] {
   if (!header) return [];
   const cols = header.slice(2).split(',');
   const i = (n: string) => cols.indexOf(n);
-  const get = (f: string[], n: string) => (i(n) >= 0 ? f[i(n)] ?? '' : '');
-  return lines.filter((l) => !l.startsWith('#')).map((l) => {
-    const f = l.split(',');
-    return {
-      proxy: get(f, 'pxname'), server: get(f, 'svname'), status: get(f, 'status'),
-      checkStatus: get(f, 'check_status'), checkCode: get(f, 'check_code'), lastCheck: get(f, 'last_chk'),
-    };
-  });
+  const get = (f: string[], n: string) => (i(n) >= 0 ? (f[i(n)] ?? '') : '');
+  return lines
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => {
+      const f = l.split(',');
+      return {
+        proxy: get(f, 'pxname'),
+        server: get(f, 'svname'),
+        status: get(f, 'status'),
+        checkStatus: get(f, 'check_status'),
+        checkCode: get(f, 'check_code'),
+        lastCheck: get(f, 'last_chk'),
+      };
+    });
 }
 
 export interface BackendStatus {
@@ -124,7 +141,11 @@ export function backendStatuses(serversState: string, statCsv: string, backend =
   const stats = parseStatCsv(statCsv).filter((r) => r.proxy === backend);
   return parseServersState(serversState)
     .filter((s) => s.backend === backend)
-    .map((s) => ({ server: s.server, up: isServerUp(s), lastCheck: describeCheck(stats.find((r) => r.server === s.server)) }));
+    .map((s) => ({
+      server: s.server,
+      up: isServerUp(s),
+      lastCheck: describeCheck(stats.find((r) => r.server === s.server)),
+    }));
 }
 
 const STAT_MARK = '@@halab-stat@@';
@@ -152,13 +173,6 @@ export async function haproxyBackends(ctx: LabContext, lb: string): Promise<Back
   return backendStatuses(state, stat);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
-}
-
 /** One LB's view of the apiservers; an LB whose HAProxy cannot be asked has none, and the error. */
 export interface LbView {
   lb: string;
@@ -168,19 +182,30 @@ export interface LbView {
 
 /** Every load balancer's HAProxy view, read at the same moment (one SSH round trip per LB). */
 export async function haproxyViews(ctx: LabContext): Promise<LbView[]> {
-  return Promise.all(lbNodes(ctx.state.spec).map(async ({ name: lb }) => {
-    try {
-      return { lb, backends: await haproxyBackends(ctx, lb) };
-    } catch (err) {
-      return { lb, backends: [], error: toErrorInfo(err).message };
-    }
-  }));
+  return Promise.all(
+    lbNodes(ctx.state.spec).map(async ({ name: lb }) => {
+      try {
+        return { lb, backends: await haproxyBackends(ctx, lb) };
+      } catch (err) {
+        return { lb, backends: [], error: hostProblem(lb, err, { timeoutMs: 10_000, what: "reading HAProxy's view" }) };
+      }
+    }),
+  );
 }
 
 /** "lb1: m1 UP m2 DOWN; lb2: ..." (with each last check when `checks`), for checks and errors. */
 export function describeViews(views: LbView[], o: { checks?: boolean; sep?: string } = {}): string {
-  return views.map(({ lb, backends, error }) => `${lb}: ${error ?? (backends.map((b) =>
-    `${b.server} ${b.up ? 'UP' : 'DOWN'}${o.checks && b.lastCheck ? ` (${b.lastCheck})` : ''}`).join(o.checks ? ', ' : ' ') || 'no servers')}`)
+  return views
+    .map(
+      ({ lb, backends, error }) =>
+        `${lb}: ${
+          error ??
+          (backends
+            .map((b) => `${b.server} ${b.up ? 'UP' : 'DOWN'}${o.checks && b.lastCheck ? ` (${b.lastCheck})` : ''}`)
+            .join(o.checks ? ', ' : ' ') ||
+            'no servers')
+        }`,
+    )
     .join(o.sep ?? '; ');
 }
 
@@ -190,25 +215,38 @@ export function describeViews(views: LbView[], o: { checks?: boolean; sep?: stri
  * showed it (one read of each LB, at the same moment); throws a HalabError with every LB's view
  * in `details` after `timeoutMs`.
  */
-export async function waitBackendsUp(ctx: LabContext, expected: number, timeoutMs: number,
-  opts: { signal?: AbortSignal; intervalMs?: number } = {}): Promise<Record<string, BackendStatus[]>> {
-  const t0 = Date.now();
+export async function waitBackendsUp(
+  ctx: LabContext,
+  expected: number,
+  timeoutMs: number,
+  opts: { signal?: AbortSignal; intervalMs?: number } = {},
+): Promise<Record<string, BackendStatus[]>> {
   let views: LbView[] = [];
-  for (;;) {
-    views = await haproxyViews(ctx);
-    if (views.every((v) => !v.error && v.backends.filter((b) => b.up).length >= expected)) {
-      return Object.fromEntries(views.map((v) => [v.lb, v.backends]));
-    }
-    if (opts.signal?.aborted) throw new HalabError('CANCELLED', 'waiting for the apiservers behind HAProxy was cancelled');
-    if (Date.now() - t0 >= timeoutMs) break;
-    await sleep(opts.intervalMs ?? 250, opts.signal);
+  const enough = () => views.every((v) => !v.error && v.backends.filter((b) => b.up).length >= expected);
+  try {
+    await poll({
+      what: 'the apiservers UP behind every HAProxy',
+      check: async () => {
+        views = await haproxyViews(ctx);
+        return enough();
+      },
+      timeoutMs,
+      intervalMs: opts.intervalMs ?? 250,
+      signal: opts.signal,
+    });
+    return Object.fromEntries(views.map((v) => [v.lb, v.backends]));
+  } catch (err) {
+    if (!(err instanceof HalabError) || err.code !== 'TIMEOUT') throw err;
   }
   const details = describeViews(views, { checks: true, sep: '\n' });
-  throw new HalabError('LB_BACKENDS_DOWN',
-    `HAProxy does not see ${expected} apiserver(s) UP on every load balancer after ${Math.round(timeoutMs / 1000)} s`, {
+  throw new HalabError(
+    'LB_BACKENDS_DOWN',
+    `HAProxy does not see ${expected} apiserver(s) UP on every load balancer after ${Math.round(timeoutMs / 1000)} s`,
+    {
       details,
       fix: `check an apiserver from an LB: curl --cacert ${LB_PATHS.caFile} https://<master>:6443/readyz (its certificate must carry the DNS name "kubernetes")`,
-    });
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,7 +267,8 @@ export function parseVrrpEvents(text: string): VrrpEvent[] {
   const out: VrrpEvent[] = [];
   for (const line of text.split('\n')) {
     const m = /^(\d+(?:[.,]\d+)?)\s+(\S+)\s+(MASTER|BACKUP|FAULT|STOP)\b/.exec(line.trim());
-    if (m) out.push({ at: Number((m[1] as string).replace(',', '.')), host: m[2] as string, state: m[3] as VrrpStateName });
+    if (m)
+      out.push({ at: Number((m[1] as string).replace(',', '.')), host: m[2] as string, state: m[3] as VrrpStateName });
   }
   return out;
 }
@@ -248,7 +287,7 @@ export interface VrrpStatus {
   state?: VrrpStateName;
   /** When that state was entered (epoch seconds). */
   since?: number;
-  /** The VIP is configured on the LB's eth0 (a crashed MASTER keeps a stale one, pitfall 10). */
+  /** The VIP is configured on the LB's eth0 (a crashed MASTER keeps a stale one: keepalived killed without cleanup leaves the address). */
   hasVip: boolean;
 }
 
@@ -274,21 +313,29 @@ export function lbProbeScript(): string {
 }
 
 export function hasAddress(ipAddrOutput: string, address: string): boolean {
-  return ipAddrOutput.split('\n').some((l) => new RegExp(`\\sinet ${address.replace(/\./g, '\\.')}/\\d+\\s`).test(`${l} `));
+  return ipAddrOutput
+    .split('\n')
+    .some((l) => new RegExp(`\\sinet ${address.replace(/\./g, '\\.')}/\\d+\\s`).test(`${l} `));
 }
 
 /** Pure part of vrrpStates (tested on captured output). */
 export function parseLbProbe(lb: string, vip: string, stdout: string): VrrpStatus {
   const [addrs = '', procs = '', events = '', now = ''] = stdout.split(`${MARK}\n`);
-  const ps = procs.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && /^\d+$/.test(f[0] as string))
+  const ps = procs
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 3 && /^\d+$/.test(f[0] as string))
     .map(([, st, et]) => ({ state: st as string, elapsed: Number(et) }))
     .filter((p) => p.state !== 'Z' && p.state !== 'X');
-  const process: VrrpStatus['process'] = ps.length === 0 ? 'absent' : ps.some((p) => p.state === 'T' || p.state === 't') ? 'frozen' : 'running';
+  const process: VrrpStatus['process'] =
+    ps.length === 0 ? 'absent' : ps.some((p) => p.state === 'T' || p.state === 't') ? 'frozen' : 'running';
   const status: VrrpStatus = { lb, reachable: true, process, hasVip: hasAddress(addrs, vip) };
   if (process === 'absent') return status;
   // only what this very process reported counts: it started `elapsed` s ago (10 ms resolution)
   const startedAt = Number(now.trim()) - Math.max(...ps.map((p) => p.elapsed)) - 0.2;
-  const last = parseVrrpEvents(events).filter((e) => e.host === lb).pop();
+  const last = parseVrrpEvents(events)
+    .filter((e) => e.host === lb)
+    .pop();
   if (last && last.at >= startedAt) {
     status.state = last.state;
     status.since = last.at;
@@ -299,32 +346,68 @@ export function parseLbProbe(lb: string, vip: string, stdout: string): VrrpStatu
 /** keepalived's state on every LB (in spec order). Never throws for an unreachable LB. */
 export async function vrrpStates(ctx: LabContext): Promise<VrrpStatus[]> {
   const vip = ctx.state.spec.vip;
-  return Promise.all(lbNodes(ctx.state.spec).map(async ({ name }): Promise<VrrpStatus> => {
-    try {
-      const r = await ctx.remote(name).exec(lbProbeScript(), { timeoutMs: 10_000 });
-      return parseLbProbe(name, vip, r.stdout);
-    } catch (err) {
-      return { lb: name, reachable: false, error: toErrorInfo(err).message, process: 'unknown', hasVip: false };
-    }
-  }));
+  return Promise.all(
+    lbNodes(ctx.state.spec).map(async ({ name }): Promise<VrrpStatus> => {
+      try {
+        const r = await ctx.remote(name).exec(lbProbeScript(), { timeoutMs: 10_000 });
+        return parseLbProbe(name, vip, r.stdout);
+      } catch (err) {
+        return {
+          lb: name,
+          reachable: false,
+          error: hostProblem(name, err, { timeoutMs: 10_000, what: "reading keepalived's state" }),
+          process: 'unknown',
+          hasVip: false,
+        };
+      }
+    }),
+  );
+}
+
+/**
+ * Who has the VIP, from every LB's state (pure):
+ *  - `holders`: every reachable LB with the VIP on its interface (spec order);
+ *  - `stale`: those of them whose keepalived is not running as MASTER (killed without cleanup or
+ *    frozen: the address stays, and the host's kernel still answers ARP for it);
+ *  - `splitBrain`: more than one live keepalived MASTER holds it (they cannot hear each other);
+ *  - `holder`: THE holder: the only one, or the only live one among several; undefined when no
+ *    LB has it or when several live ones do (split brain).
+ */
+export interface VipView {
+  holders: string[];
+  holder?: string;
+  splitBrain: boolean;
+  stale: string[];
+}
+
+export function vipView(states: VrrpStatus[]): VipView {
+  const holders = states.filter((s) => s.reachable && s.hasVip);
+  const live = holders.filter((s) => s.process === 'running' && (s.state === 'MASTER' || s.state === undefined));
+  const stale = holders.filter((s) => !live.includes(s)).map((s) => s.lb);
+  const holder = holders.length === 1 ? holders[0]!.lb : live.length === 1 ? live[0]!.lb : undefined;
+  return { holders: holders.map((s) => s.lb), holder, splitBrain: live.length > 1, stale };
+}
+
+/** "lb1", "lb1 AND lb2 (split brain)", "lb2 (stale on lb1: its keepalived is not running)", "no LB". */
+export function describeVip(v: VipView): string {
+  if (v.holders.length === 0) return 'no load balancer';
+  if (v.splitBrain) return `${v.holders.join(' AND ')} (split brain)`;
+  const stale = v.stale.filter((x) => x !== v.holder);
+  const staleText = stale.length
+    ? ` (a stale copy on ${stale.join(', ')}: its keepalived is not running as MASTER, its kernel still answers ARP for it)`
+    : '';
+  return `${v.holder ?? v.holders.join(' AND ')}${staleText}`;
 }
 
 /** Every reachable LB that has the VIP on its eth0 (more than one = a stale VIP or split brain). */
 export async function vipHolders(ctx: LabContext): Promise<string[]> {
-  return (await vrrpStates(ctx)).filter((s) => s.hasVip).map((s) => s.lb);
+  return vipView(await vrrpStates(ctx)).holders;
 }
 
 /**
- * The LB that holds the VIP, read from every LB's eth0; undefined if none does. If several have
- * the address (a crashed MASTER keeps a stale VIP, pitfall 10), the one whose keepalived is
- * running and MASTER wins, else the first in spec order.
+ * THE LB that holds the VIP (see vipView): undefined if none does or if several live ones do
+ * (split brain). A crashed MASTER's stale copy does not count when a live one exists.
  */
 export async function vipHolder(ctx: LabContext): Promise<string | undefined> {
-  return pickVipHolder(await vrrpStates(ctx));
-}
-
-export function pickVipHolder(states: VrrpStatus[]): string | undefined {
-  const holders = states.filter((s) => s.hasVip);
-  if (holders.length <= 1) return holders[0]?.lb;
-  return (holders.find((s) => s.process === 'running' && s.state === 'MASTER') ?? holders[0])?.lb;
+  return vipView(await vrrpStates(ctx)).holder;
 }

@@ -1,5 +1,5 @@
 // Every config is checked by the real tool, on the LB itself, before it replaces the live one:
-// HAProxy must see the CA file and keepalived must see eth0 (findings pitfall 8), which only the
+// HAProxy must see the CA file and keepalived must see eth0 (`keepalived -t` elsewhere says "Unknown interface!"), which only the
 // host has. The candidate sits next to the live file, so promoting it is an atomic rename.
 
 import { HalabError } from '../../errors.ts';
@@ -12,7 +12,11 @@ export const VALIDATORS: Record<LbTool, { path: string; command: (file: string) 
   // -dW: zero-warning mode, a warning fails the check too (the template is ours: it has none)
   haproxy: { path: LB_PATHS.haproxyCfg, command: (f) => `/usr/sbin/haproxy -c -dW -f ${f}`, describe: 'haproxy -c' },
   // keepalived -t exits non-zero on warnings as well (e.g. a rounded advert_int)
-  keepalived: { path: LB_PATHS.keepalivedConf, command: (f) => `/usr/sbin/keepalived -t -f ${f}`, describe: 'keepalived -t' },
+  keepalived: {
+    path: LB_PATHS.keepalivedConf,
+    command: (f) => `/usr/sbin/keepalived -t -f ${f}`,
+    describe: 'keepalived -t',
+  },
 };
 
 export function candidatePath(tool: LbTool): string {
@@ -32,10 +36,14 @@ export async function stageAndValidate(remote: Remote, tool: LbTool, content: st
   if (r.exitCode === 0) return;
   await remote.exec(`rm -f ${cand}`, { allowFail: true });
   const output = `${r.stdout}\n${r.stderr}`.trim();
-  throw new HalabError('CONFIG_INVALID', `${v.describe} rejected the configuration rendered for ${remote.host} (exit code ${r.exitCode})`, {
-    details: output || `(${tool} printed nothing)`,
-    fix: `no config was replaced on any LB; the ${tool} output in the details names the offending line of the rendered config`,
-  });
+  throw new HalabError(
+    'CONFIG_INVALID',
+    `${v.describe} rejected the configuration rendered for ${remote.host} (exit code ${r.exitCode})`,
+    {
+      details: output || `(${tool} printed nothing)`,
+      fix: `no config was replaced on any LB; the ${tool} output in the details names the offending line of the rendered config`,
+    },
+  );
 }
 
 /** Replace the live config with the validated candidate (rename: readers never see half a file). */

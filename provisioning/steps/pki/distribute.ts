@@ -3,17 +3,17 @@
 // 0600, certificates and public keys 0644. What is already there with the same sha256 and mode
 // is left alone, so a second run uploads nothing.
 
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { LabSpec } from '../../api/types.ts';
 import { forEachLimit, type StepTools } from '../../engine/runner.ts';
 import { HalabError } from '../../errors.ts';
-import { shq } from '../../exec/types.ts';
+import { staleOnHost, syncFiles } from '../../hosts/files.ts';
+import type { FileSpec } from '../../hosts/services.ts';
 import type { LabContext } from '../../providers/types.ts';
 import { CONTROL_PLANE_KUBECONFIGS } from './generate.ts';
-import { masterHosts, workerHosts } from './kubeadm-config.ts';
 import { HOST_ETCD_PKI_DIR, HOST_KUBECONFIG_DIR, HOST_PKI_DIR, LB_CA_PATH, localPki, type LocalPki } from './paths.ts';
+import { lbHosts, masterHosts, workerHosts } from '../../spec/roles.ts';
 
 export interface HostFile {
   host: string;
@@ -28,7 +28,7 @@ const CERT = 0o644;
 const KEY = 0o600;
 
 /**
- * Which local file goes where, per host (pure). Masters: the cluster CA (with its key, which the
+ * Which local file goes where, per host (pure). The fast bootstrap's masters: the cluster CA (with its key, which the
  * controller-manager signs CSRs with), apiserver, kubelet-client, front-proxy CA (cert only: the
  * apiserver verifies request-header clients with it) and client, sa key pair, the apiserver's
  * etcd client, the etcd CA cert, their own etcd server/peer pair, the healthcheck client (etcdctl),
@@ -36,6 +36,46 @@ const KEY = 0o600;
  * kubelet.conf. CA keys other than the cluster CA's stay on the machine.
  */
 export function distributionPlan(spec: LabSpec, pki: LocalPki): HostFile[] {
+  return spec.bootstrap === 'kubeadm' ? kubeadmDistributionPlan(spec, pki) : fastDistributionPlan(spec, pki);
+}
+
+/**
+ * The kubeadm bootstrap's share (pure): only what must exist before kubeadm runs. Every master:
+ * its etcd member pair, the etcd CA cert, the healthcheck client (etcdctl) and the apiserver's
+ * etcd client (external etcd). The first master (where `kubeadm init` runs): the cluster, front-
+ * proxy and service-account key pairs, which kubeadm then uses ("using the existing CA") to make
+ * every other certificate and kubeconfig itself, and uploads (--upload-certs) for the other
+ * masters' `join --control-plane`; so the cluster keeps the CA this machine's admin kubeconfig
+ * and the LBs' health checks trust. LBs: the cluster CA. Workers: nothing (`kubeadm join`).
+ */
+export function kubeadmDistributionPlan(spec: LabSpec, pki: LocalPki): HostFile[] {
+  const c = pki.clusterDir;
+  const plan: HostFile[] = [];
+  masterHosts(spec).forEach((m, i) => {
+    const add = (path: string, local: string, mode: number) => plan.push({ host: m.name, path, local, mode });
+    if (i === 0) {
+      for (const ca of ['ca', 'front-proxy-ca']) {
+        add(`${HOST_PKI_DIR}/${ca}.crt`, join(c, `${ca}.crt`), CERT);
+        add(`${HOST_PKI_DIR}/${ca}.key`, join(c, `${ca}.key`), KEY);
+      }
+      add(`${HOST_PKI_DIR}/sa.key`, join(c, 'sa.key'), KEY);
+      add(`${HOST_PKI_DIR}/sa.pub`, join(c, 'sa.pub'), CERT);
+    }
+    add(`${HOST_PKI_DIR}/apiserver-etcd-client.crt`, join(c, 'apiserver-etcd-client.crt'), CERT);
+    add(`${HOST_PKI_DIR}/apiserver-etcd-client.key`, join(c, 'apiserver-etcd-client.key'), KEY);
+    add(`${HOST_ETCD_PKI_DIR}/ca.crt`, join(c, 'etcd', 'ca.crt'), CERT);
+    add(`${HOST_ETCD_PKI_DIR}/healthcheck-client.crt`, join(c, 'etcd', 'healthcheck-client.crt'), CERT);
+    add(`${HOST_ETCD_PKI_DIR}/healthcheck-client.key`, join(c, 'etcd', 'healthcheck-client.key'), KEY);
+    for (const kind of ['server', 'peer']) {
+      add(`${HOST_ETCD_PKI_DIR}/${kind}.crt`, join(pki.memberDir(m.name), 'etcd', `${kind}.crt`), CERT);
+      add(`${HOST_ETCD_PKI_DIR}/${kind}.key`, join(pki.memberDir(m.name), 'etcd', `${kind}.key`), KEY);
+    }
+  });
+  for (const lb of lbHosts(spec)) plan.push({ host: lb.name, path: LB_CA_PATH, local: join(c, 'ca.crt'), mode: CERT });
+  return plan;
+}
+
+function fastDistributionPlan(spec: LabSpec, pki: LocalPki): HostFile[] {
   const c = pki.clusterDir;
   const plan: HostFile[] = [];
   for (const m of masterHosts(spec)) {
@@ -56,46 +96,22 @@ export function distributionPlan(spec: LabSpec, pki: LocalPki): HostFile[] {
       add(`${HOST_ETCD_PKI_DIR}/${kind}.crt`, join(pki.memberDir(m.name), 'etcd', `${kind}.crt`), CERT);
       add(`${HOST_ETCD_PKI_DIR}/${kind}.key`, join(pki.memberDir(m.name), 'etcd', `${kind}.key`), KEY);
     }
-    for (const k of CONTROL_PLANE_KUBECONFIGS) add(`${HOST_KUBECONFIG_DIR}/${k}.conf`, join(pki.kubeconfigDir, `${k}.conf`), KEY);
+    for (const k of CONTROL_PLANE_KUBECONFIGS)
+      add(`${HOST_KUBECONFIG_DIR}/${k}.conf`, join(pki.kubeconfigDir, `${k}.conf`), KEY);
   }
-  for (const lb of spec.hosts.filter((h) => h.role === 'lb')) {
+  for (const lb of lbHosts(spec)) {
     plan.push({ host: lb.name, path: LB_CA_PATH, local: join(c, 'ca.crt'), mode: CERT });
   }
   for (const w of workerHosts(spec)) {
     plan.push({ host: w.name, path: `${HOST_PKI_DIR}/ca.crt`, local: join(c, 'ca.crt'), mode: CERT });
-    plan.push({ host: w.name, path: `${HOST_KUBECONFIG_DIR}/kubelet.conf`, local: join(pki.nodeDir(w.name), 'kubelet.conf'), mode: KEY });
+    plan.push({
+      host: w.name,
+      path: `${HOST_KUBECONFIG_DIR}/kubelet.conf`,
+      local: join(pki.nodeDir(w.name), 'kubelet.conf'),
+      mode: KEY,
+    });
   }
   return plan;
-}
-
-/** Shell that prints "MODE SHA256 PATH" (or "missing - PATH") for each path. */
-export function checksumScript(paths: string[]): string {
-  return [
-    `for f in ${paths.map(shq).join(' ')}; do`,
-    `  if [ -f "$f" ]; then echo "$(stat -c %a "$f") $(sha256sum < "$f" | cut -c1-64) $f"; else echo "missing - $f"; fi`,
-    `done`,
-  ].join('\n');
-}
-
-export interface RemoteFileState { mode: number; sha256: string }
-
-export function parseChecksums(text: string): Map<string, RemoteFileState | undefined> {
-  const out = new Map<string, RemoteFileState | undefined>();
-  for (const line of text.split('\n')) {
-    const m = /^(\S+) (\S+) (\/\S+)$/.exec(line.trim());
-    if (!m) continue;
-    const [, mode, sum, path] = m as unknown as [string, string, string, string];
-    out.set(path, mode === 'missing' || !/^[0-9a-f]{64}$/.test(sum) ? undefined : { mode: parseInt(mode, 8), sha256: sum });
-  }
-  return out;
-}
-
-/** The files of one host whose content or mode differ from what is wanted. */
-export function staleFiles(files: HostFile[], remote: Map<string, RemoteFileState | undefined>, localSha: Map<string, string>): HostFile[] {
-  return files.filter((f) => {
-    const r = remote.get(f.path);
-    return !r || r.sha256 !== localSha.get(f.local) || r.mode !== f.mode;
-  });
 }
 
 function groupByHost(plan: HostFile[]): Map<string, HostFile[]> {
@@ -104,54 +120,41 @@ function groupByHost(plan: HostFile[]): Map<string, HostFile[]> {
   return by;
 }
 
-async function localSums(plan: HostFile[]): Promise<Map<string, string>> {
-  const sums = new Map<string, string>();
-  for (const local of new Set(plan.map((f) => f.local))) {
-    let buf: Buffer;
-    try {
-      buf = await fs.readFile(local);
-    } catch {
-      throw new HalabError('PKI_MISSING', `${local} does not exist`, { fix: 'the PKI generation step has to run first (halab up)' });
-    }
-    sums.set(local, createHash('sha256').update(buf).digest('hex'));
-  }
-  return sums;
-}
-
-async function staleOnHost(ctx: LabContext, host: string, files: HostFile[], sums: Map<string, string>): Promise<HostFile[]> {
-  const r = await ctx.remote(host).exec(checksumScript(files.map((f) => f.path)), { timeoutMs: 30_000 });
-  return staleFiles(files, parseChecksums(r.stdout), sums);
+/** A host's files with their local content (FileSpec for hosts/files.ts). */
+async function withContent(files: HostFile[]): Promise<FileSpec[]> {
+  return Promise.all(
+    files.map(async (f) => {
+      let content: Buffer;
+      try {
+        content = await fs.readFile(f.local);
+      } catch {
+        throw new HalabError('PKI_MISSING', `${f.local} does not exist`, {
+          fix: 'the PKI generation step has to run first (halab up)',
+        });
+      }
+      return { path: f.path, content, mode: f.mode };
+    }),
+  );
 }
 
 /** done(): every host holds every file with the local content and the wanted mode. */
 export async function pkiDistributed(ctx: LabContext): Promise<boolean> {
   const plan = distributionPlan(ctx.state.spec, localPki(ctx.dir));
-  let sums: Map<string, string>;
-  try {
-    sums = await localSums(plan);
-  } catch {
-    return false;
-  }
   for (const [host, files] of groupByHost(plan)) {
-    if ((await staleOnHost(ctx, host, files, sums)).length) return false;
+    const specs = await withContent(files).catch(() => undefined);
+    if (!specs || (await staleOnHost(ctx.remote(host), specs)).length) return false;
   }
   return true;
 }
 
+/** Copy what differs to every host, four hosts at a time; a second run uploads nothing. */
 export async function distributePki(ctx: LabContext, t: Pick<StepTools, 'log' | 'progress'>): Promise<void> {
   const plan = distributionPlan(ctx.state.spec, localPki(ctx.dir));
-  const sums = await localSums(plan);
   const byHost = [...groupByHost(plan)];
   let n = 0;
   await forEachLimit(byHost, 4, async ([host, files]) => {
-    const stale = await staleOnHost(ctx, host, files, sums);
-    if (stale.length) {
-      const remote = ctx.remote(host);
-      const dirs = [...new Set(stale.map((f) => dirname(f.path)))].sort();
-      await remote.exec(`mkdir -p ${dirs.map(shq).join(' ')}`, { timeoutMs: 30_000 });
-      for (const f of stale) await remote.upload(f.path, await fs.readFile(f.local), f.mode);
-      t.log(`${stale.length} file(s): ${stale.map((f) => f.path).join(' ')}`, { host });
-    }
+    const written = await syncFiles(ctx.remote(host), await withContent(files));
+    if (written.length) t.log(`${written.length} file(s): ${written.join(' ')}`, { host });
     t.progress(++n, byHost.length, host);
   });
 }

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testSpec } from '../etcd/fake-lab.testutil.ts';
+import { testSpec } from '../../engine/fake-lab.testutil.ts';
 import { generatePki, pkiGenerated } from './generate.ts';
 import { localPki } from './paths.ts';
 
@@ -43,7 +43,14 @@ let dir: string;
 let kubeadm: string;
 let log: string;
 const t = { log: () => {}, progress: () => {} };
-const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.replace(/ --config \S+\/config\//, ' <').replace(/ --kubeconfig-dir \S+/, '')) : []);
+const calls = () =>
+  existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/ --config \S+\/config\//, ' <').replace(/ --kubeconfig-dir \S+/, ''))
+    : [];
 const gen = () => generatePki(spec, dir, t, { kubeadm, check: false });
 
 beforeEach(() => {
@@ -102,7 +109,10 @@ describe('generatePki (stub kubeadm)', { timeout: 60_000 }, () => {
     rmSync(join(pki.clusterDir, 'front-proxy-client.key'));
     rmSync(log);
     await gen();
-    expect(calls()).toEqual(['init phase certs front-proxy-ca <cluster.yaml', 'init phase certs front-proxy-client <cluster.yaml']);
+    expect(calls()).toEqual([
+      'init phase certs front-proxy-ca <cluster.yaml',
+      'init phase certs front-proxy-client <cluster.yaml',
+    ]);
   });
 
   it('sa.pub lost: derived from sa.key, the signing key is kept', async () => {
@@ -120,6 +130,8 @@ describe('generatePki (stub kubeadm)', { timeout: 60_000 }, () => {
   });
 
   it('a missing kubeadm is a clear error', async () => {
-    await expect(generatePki(spec, dir, t, { kubeadm: join(dir, 'nope') })).rejects.toMatchObject({ code: 'KUBEADM_MISSING' });
+    await expect(generatePki(spec, dir, t, { kubeadm: join(dir, 'nope') })).rejects.toMatchObject({
+      code: 'KUBEADM_MISSING',
+    });
   });
 });

@@ -35,10 +35,9 @@ import { binaryPath } from '../../artifacts/kubernetes.ts';
 import { forEachLimit, type StepTools } from '../../engine/runner.ts';
 import { HalabError } from '../../errors.ts';
 import { run } from '../../exec/local.ts';
-import {
-  controlPlaneEndpoint, masterHosts, renderClusterConfig, renderEtcdCertConfig, renderNodeConfig, workerHosts,
-} from './kubeadm-config.ts';
+import { controlPlaneEndpoint, renderClusterConfig, renderEtcdCertConfig, renderNodeConfig } from './kubeadm-config.ts';
 import { localPki, type LocalPki } from './paths.ts';
+import { masterHosts, workerHosts } from '../../spec/roles.ts';
 
 export type KubeconfigName = 'admin' | 'super-admin' | 'controller-manager' | 'scheduler';
 export const CONTROL_PLANE_KUBECONFIGS: KubeconfigName[] = ['admin', 'super-admin', 'controller-manager', 'scheduler'];
@@ -71,24 +70,38 @@ export const configFile = {
 };
 
 /** Every generation config, rendered (file name under configDir -> content). */
-export function renderGenerationConfigs(spec: LabSpec, pki: LocalPki, nodes: string[] = workerHosts(spec).map((w) => w.name)): Map<string, string> {
+export function renderGenerationConfigs(
+  spec: LabSpec,
+  pki: LocalPki,
+  nodes: string[] = workerHosts(spec).map((w) => w.name),
+): Map<string, string> {
   const ms = masterHosts(spec);
   const first = ms[0];
   if (!first) throw new HalabError('BAD_SPEC', `lab ${spec.name} has no master`);
   const out = new Map<string, string>();
   out.set(configFile.cluster, renderClusterConfig(spec, first.name, { certificatesDir: pki.clusterDir }));
   out.set(configFile.etcdCa, renderEtcdCertConfig(spec, first.name, { certificatesDir: pki.clusterDir }));
-  for (const m of ms) out.set(configFile.member(m.name), renderEtcdCertConfig(spec, m.name, { certificatesDir: pki.memberDir(m.name) }));
+  for (const m of ms)
+    out.set(configFile.member(m.name), renderEtcdCertConfig(spec, m.name, { certificatesDir: pki.memberDir(m.name) }));
   for (const n of nodes) out.set(configFile.node(n), renderNodeConfig(spec, n, { certificatesDir: pki.clusterDir }));
   return out;
 }
 
 /** The ordered kubeadm runs that make the whole PKI (pure). */
-export function pkiTasks(spec: LabSpec, pki: LocalPki, nodes: string[] = workerHosts(spec).map((w) => w.name)): PkiTask[] {
+export function pkiTasks(
+  spec: LabSpec,
+  pki: LocalPki,
+  nodes: string[] = workerHosts(spec).map((w) => w.name),
+): PkiTask[] {
   const c = pki.clusterDir;
   const e = join(c, 'etcd');
-  const certs = (phase: string, config: string, outputs: string[], extra: Partial<PkiTask> = {}): PkiTask =>
-    ({ id: `certs ${phase}${extra.member ? ` (${extra.member})` : ''}`, args: ['init', 'phase', 'certs', phase], config, outputs, ...extra });
+  const certs = (phase: string, config: string, outputs: string[], extra: Partial<PkiTask> = {}): PkiTask => ({
+    id: `certs ${phase}${extra.member ? ` (${extra.member})` : ''}`,
+    args: ['init', 'phase', 'certs', phase],
+    config,
+    outputs,
+    ...extra,
+  });
   const tasks: PkiTask[] = [
     certs('ca', configFile.cluster, pair(c, 'ca'), { ca: true }),
     certs('apiserver', configFile.cluster, pair(c, 'apiserver')),
@@ -106,8 +119,13 @@ export function pkiTasks(spec: LabSpec, pki: LocalPki, nodes: string[] = workerH
     tasks.push(certs('etcd-peer', configFile.member(m.name), pair(d, 'peer'), { member: m.name }));
   }
   for (const k of CONTROL_PLANE_KUBECONFIGS) {
-    tasks.push({ id: `kubeconfig ${k}`, args: ['init', 'phase', 'kubeconfig', k], config: configFile.cluster,
-      outputs: [join(pki.kubeconfigDir, `${k}.conf`)], kubeconfig: { name: `${k}.conf`, dir: pki.kubeconfigDir } });
+    tasks.push({
+      id: `kubeconfig ${k}`,
+      args: ['init', 'phase', 'kubeconfig', k],
+      config: configFile.cluster,
+      outputs: [join(pki.kubeconfigDir, `${k}.conf`)],
+      kubeconfig: { name: `${k}.conf`, dir: pki.kubeconfigDir },
+    });
   }
   for (const n of nodes) tasks.push(kubeletTask(pki, n));
   return tasks;
@@ -124,17 +142,29 @@ export function pkiBatches(tasks: PkiTask[]): PkiTask[][] {
   const byMember = new Map<string, PkiTask[]>();
   const out: PkiTask[][] = [];
   for (const task of tasks) {
-    if (!task.member) { out.push([task]); continue; }
+    if (!task.member) {
+      out.push([task]);
+      continue;
+    }
     let batch = byMember.get(task.member);
-    if (!batch) { batch = []; byMember.set(task.member, batch); out.push(batch); }
+    if (!batch) {
+      batch = [];
+      byMember.set(task.member, batch);
+      out.push(batch);
+    }
     batch.push(task);
   }
   return out;
 }
 
 function kubeletTask(pki: LocalPki, node: string): PkiTask {
-  return { id: `kubeconfig kubelet (${node})`, args: ['init', 'phase', 'kubeconfig', 'kubelet'], config: configFile.node(node),
-    outputs: [join(pki.nodeDir(node), 'kubelet.conf')], kubeconfig: { name: 'kubelet.conf', dir: pki.nodeDir(node) } };
+  return {
+    id: `kubeconfig kubelet (${node})`,
+    args: ['init', 'phase', 'kubeconfig', 'kubelet'],
+    config: configFile.node(node),
+    outputs: [join(pki.nodeDir(node), 'kubelet.conf')],
+    kubeconfig: { name: 'kubelet.conf', dir: pki.nodeDir(node) },
+  };
 }
 
 /**
@@ -149,11 +179,13 @@ export function setKubeconfigServer(text: string, server: string): string {
   // edit the one line, keeping kubeadm's formatting; then check the result says what we meant
   const lines = text.split('\n');
   const idx = lines.map((l, i) => (/^\s+server:\s*\S+\s*$/.test(l) ? i : -1)).filter((i) => i >= 0);
-  if (idx.length !== 1) throw new HalabError('PKI_KUBECONFIG', `expected one server line in the kubeconfig, found ${idx.length}`);
+  if (idx.length !== 1)
+    throw new HalabError('PKI_KUBECONFIG', `expected one server line in the kubeconfig, found ${idx.length}`);
   const i = idx[0] as number;
   lines[i] = (lines[i] as string).replace(/server:\s*\S+/, `server: ${server}`);
   const out = lines.join('\n');
-  if (kubeconfigServer(out) !== server) throw new HalabError('PKI_KUBECONFIG', 'could not rewrite the kubeconfig server');
+  if (kubeconfigServer(out) !== server)
+    throw new HalabError('PKI_KUBECONFIG', 'could not rewrite the kubeconfig server');
   return out;
 }
 
@@ -167,7 +199,10 @@ export function kubeadmPath(spec: LabSpec): string {
 }
 
 async function exists(p: string) {
-  return fs.access(p).then(() => true, () => false);
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function writeIfChanged(path: string, content: string, mode: number) {
@@ -200,7 +235,12 @@ export async function pkiGenerated(spec: LabSpec, labDir: string, o: GenerateOpt
  * orphaned); a key without its certificate is from a crash before anything could be signed, and is
  * replaced. Half-written leaf pairs are regenerated.
  */
-export async function generatePki(spec: LabSpec, labDir: string, t: Pick<StepTools, 'log' | 'progress'>, o: GenerateOptions = {}): Promise<void> {
+export async function generatePki(
+  spec: LabSpec,
+  labDir: string,
+  t: Pick<StepTools, 'log' | 'progress'>,
+  o: GenerateOptions = {},
+): Promise<void> {
   const kubeadm = o.kubeadm ?? kubeadmPath(spec);
   if (!existsSync(kubeadm)) {
     throw new HalabError('KUBEADM_MISSING', `kubeadm ${spec.kubernetesVersion} is not at ${kubeadm}`, {
@@ -208,7 +248,8 @@ export async function generatePki(spec: LabSpec, labDir: string, t: Pick<StepToo
     });
   }
   const pki = localPki(labDir);
-  for (const d of [pki.root, pki.configDir, pki.clusterDir, pki.kubeconfigDir]) await fs.mkdir(d, { recursive: true, mode: 0o700 });
+  for (const d of [pki.root, pki.configDir, pki.clusterDir, pki.kubeconfigDir])
+    await fs.mkdir(d, { recursive: true, mode: 0o700 });
   await fs.chmod(pki.root, 0o700);
   for (const [name, content] of renderGenerationConfigs(spec, pki, o.nodes)) {
     await writeIfChanged(join(pki.configDir, name), content, 0o600);
@@ -248,14 +289,21 @@ export async function generatePki(spec: LabSpec, labDir: string, t: Pick<StepToo
   // the CAs first (independent of each other), then everything they sign, two kubeadm runs at a
   // time (key generation is CPU-bound: one per core). A member's two runs share its temporary
   // copy of the etcd CA, so they stay together, in order.
-  await forEachLimit(tasks.filter((x) => x.ca), PKI_PARALLEL, ensure);
+  await forEachLimit(
+    tasks.filter((x) => x.ca),
+    PKI_PARALLEL,
+    ensure,
+  );
   await forEachLimit(pkiBatches(tasks.filter((x) => !x.ca)), PKI_PARALLEL, async (batch) => {
     for (const task of batch) await ensure(task);
   });
   t.progress(tasks.length, tasks.length);
   const problems = o.check === false ? [] : await checkPki(spec, labDir, o.nodes);
   if (problems.length) {
-    throw new HalabError('PKI_INVALID', 'the generated PKI is inconsistent', { details: problems.join('\n'), fix: `inspect ${pki.root}` });
+    throw new HalabError('PKI_INVALID', 'the generated PKI is inconsistent', {
+      details: problems.join('\n'),
+      fix: `inspect ${pki.root}`,
+    });
   }
 }
 
@@ -285,7 +333,8 @@ async function runTask(kubeadm: string, spec: LabSpec, pki: LocalPki, task: PkiT
       const text = await fs.readFile(join(tmp, name), 'utf8');
       const want = `https://${controlPlaneEndpoint(spec)}`;
       const out = kubeconfigServer(text) === want ? text : setKubeconfigServer(text, want);
-      if (out !== text) t.log(`${name}: server ${kubeconfigServer(text)} -> ${want} (everything goes through the load balancer)`);
+      if (out !== text)
+        t.log(`${name}: server ${kubeconfigServer(text)} -> ${want} (everything goes through the load balancer)`);
       await fs.writeFile(join(tmp, name), out, { mode: 0o600 });
       await fs.rename(join(tmp, name), join(dir, name));
     } finally {
@@ -318,7 +367,11 @@ function kubeconfigCert(text: string): { ca?: X509Certificate; client?: X509Cert
 }
 
 /** Problems with the local PKI: signatures, member names/addresses, kubeconfig servers. Empty = fine. */
-export async function checkPki(spec: LabSpec, labDir: string, nodes: string[] = workerHosts(spec).map((w) => w.name)): Promise<string[]> {
+export async function checkPki(
+  spec: LabSpec,
+  labDir: string,
+  nodes: string[] = workerHosts(spec).map((w) => w.name),
+): Promise<string[]> {
   const pki = localPki(labDir);
   const c = pki.clusterDir;
   const problems: string[] = [];
@@ -341,19 +394,26 @@ export async function checkPki(spec: LabSpec, labDir: string, nodes: string[] = 
     if (api && !api.checkIP(m.address)) problems.push(`apiserver.crt does not cover ${m.address}`);
     for (const kind of ['server', 'peer']) {
       const l = await signed(join(pki.memberDir(m.name), 'etcd', `${kind}.crt`), join(c, 'etcd', 'ca.crt'));
-      if (l && !l.checkIP(m.address)) problems.push(`etcd ${kind} certificate of ${m.name} does not cover ${m.address}`);
+      if (l && !l.checkIP(m.address))
+        problems.push(`etcd ${kind} certificate of ${m.name} does not cover ${m.address}`);
       if (l && !l.checkHost(m.name)) problems.push(`etcd ${kind} certificate of ${m.name} does not name ${m.name}`);
     }
   }
   if (api && !api.checkIP(spec.vip)) problems.push(`apiserver.crt does not cover the VIP ${spec.vip}`);
   const caPem = await fs.readFile(join(c, 'ca.crt'), 'utf8').catch(() => '');
-  const files = [...CONTROL_PLANE_KUBECONFIGS.map((k) => join(pki.kubeconfigDir, `${k}.conf`)), ...nodes.map((n) => join(pki.nodeDir(n), 'kubelet.conf'))];
+  const files = [
+    ...CONTROL_PLANE_KUBECONFIGS.map((k) => join(pki.kubeconfigDir, `${k}.conf`)),
+    ...nodes.map((n) => join(pki.nodeDir(n), 'kubelet.conf')),
+  ];
   for (const f of files) {
     try {
       const k = kubeconfigCert(await fs.readFile(f, 'utf8'));
-      if (k.server !== `https://${controlPlaneEndpoint(spec)}`) problems.push(`${f}: server is ${k.server}, not https://${controlPlaneEndpoint(spec)}`);
-      if (!k.ca || sha(k.ca.raw) !== sha(new X509Certificate(caPem).raw)) problems.push(`${f}: embedded CA is not the cluster CA`);
-      if (!k.client || !k.client.verify(new X509Certificate(caPem).publicKey)) problems.push(`${f}: client certificate is not signed by the cluster CA`);
+      if (k.server !== `https://${controlPlaneEndpoint(spec)}`)
+        problems.push(`${f}: server is ${k.server}, not https://${controlPlaneEndpoint(spec)}`);
+      if (!k.ca || sha(k.ca.raw) !== sha(new X509Certificate(caPem).raw))
+        problems.push(`${f}: embedded CA is not the cluster CA`);
+      if (!k.client || !k.client.verify(new X509Certificate(caPem).publicKey))
+        problems.push(`${f}: client certificate is not signed by the cluster CA`);
     } catch (err) {
       problems.push(`${f}: ${(err as Error).message}`);
     }
@@ -374,7 +434,13 @@ export function kubeconfigSubject(text: string): string | undefined {
  * Make (if missing) a kubelet kubeconfig for any node name, e.g. a hollow node: CN
  * system:node:<name>, O system:nodes, server https://VIP:6443. Returns its local path.
  */
-export async function ensureNodeKubeconfig(spec: LabSpec, labDir: string, nodeName: string, t: Pick<StepTools, 'log'>, o: { kubeadm?: string } = {}): Promise<string> {
+export async function ensureNodeKubeconfig(
+  spec: LabSpec,
+  labDir: string,
+  nodeName: string,
+  t: Pick<StepTools, 'log'>,
+  o: { kubeadm?: string } = {},
+): Promise<string> {
   const pki = localPki(labDir);
   const task = kubeletTask(pki, nodeName);
   const out = task.outputs[0] as string;
@@ -382,7 +448,11 @@ export async function ensureNodeKubeconfig(spec: LabSpec, labDir: string, nodeNa
   if (!(await exists(join(pki.clusterDir, 'ca.key')))) {
     throw new HalabError('PKI_MISSING', `lab ${spec.name} has no cluster CA yet`, { fix: 'run `halab up` first' });
   }
-  await writeIfChanged(join(pki.configDir, task.config), renderNodeConfig(spec, nodeName, { certificatesDir: pki.clusterDir }), 0o600);
+  await writeIfChanged(
+    join(pki.configDir, task.config),
+    renderNodeConfig(spec, nodeName, { certificatesDir: pki.clusterDir }),
+    0o600,
+  );
   await runTask(o.kubeadm ?? kubeadmPath(spec), spec, pki, task, t);
   return out;
 }
@@ -393,6 +463,14 @@ export async function ensureNodeKubeconfig(spec: LabSpec, labDir: string, nodeNa
  * does not run `kubeadm init`.
  */
 export function createAdminBindingCommand(superAdminConf = '/etc/kubernetes/super-admin.conf'): string[] {
-  return ['kubectl', '--kubeconfig', superAdminConf, 'create', 'clusterrolebinding', 'kubeadm:cluster-admins',
-    '--clusterrole=cluster-admin', '--group=kubeadm:cluster-admins'];
+  return [
+    'kubectl',
+    '--kubeconfig',
+    superAdminConf,
+    'create',
+    'clusterrolebinding',
+    'kubeadm:cluster-admins',
+    '--clusterrole=cluster-admin',
+    '--group=kubeadm:cluster-admins',
+  ];
 }

@@ -17,12 +17,13 @@ import type { HostSpec, LabSpec } from '../../api/types.ts';
 import { HalabError } from '../../errors.ts';
 import { cidrsOverlap, formatIPv4, networkOf, parseCidr, type Cidr } from '../../spec/net.ts';
 import { APISERVER_ETCD_CLIENT, ETCD_TLS, HOST_PKI_DIR } from './paths.ts';
+import { masterHosts } from '../../spec/roles.ts';
 
 export const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
 export const API_PORT = 6443;
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
-/** etcd data dir on disk A (a subdirectory: the mount root has lost+found, pitfall 16). */
+/** etcd data dir on disk A (a subdirectory: the mount root has lost+found, and etcd wants an empty dir of mode 0700). */
 export const ETCD_DATA_DIR = '/var/lib/etcd/data';
 /** Not used by anything (no CRI is running when certs are made), but set so kubeadm does not probe for one. */
 export const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
@@ -34,7 +35,8 @@ export const DNS_DOMAIN = 'cluster.local';
  * when the lab subnet overlaps those.
  */
 export const SERVICE_SUBNET_CANDIDATES = ['10.96.0.0/16', '172.30.0.0/16', '192.168.240.0/20'] as const;
-export const POD_SUBNET_CANDIDATES = ['10.244.0.0/16', '172.20.0.0/16', '192.168.0.0/18'] as const;
+/** Always a /16: the kubeadm bootstrap gives each node the /24 numbered by its address's last octet. */
+export const POD_SUBNET_CANDIDATES = ['10.244.0.0/16', '172.20.0.0/16', '192.168.0.0/16'] as const;
 
 export interface ClusterNetworking {
   serviceSubnet: string;
@@ -65,15 +67,12 @@ export function clusterNetworking(spec: Pick<LabSpec, 'subnet'>): ClusterNetwork
   const svc = pick(SERVICE_SUBNET_CANDIDATES, [lab], 'service subnet');
   const pod = pick(POD_SUBNET_CANDIDATES, [lab, svc], 'pod subnet');
   const fmt = (c: Cidr) => `${formatIPv4(networkOf(c))}/${c.prefix}`;
-  return { serviceSubnet: fmt(svc), podSubnet: fmt(pod), dnsDomain: DNS_DOMAIN, apiServiceIP: formatIPv4(networkOf(svc) + 1) };
-}
-
-export function masterHosts(spec: Pick<LabSpec, 'hosts'>): HostSpec[] {
-  return spec.hosts.filter((h) => h.role === 'master');
-}
-
-export function workerHosts(spec: Pick<LabSpec, 'hosts'>): HostSpec[] {
-  return spec.hosts.filter((h) => h.role === 'worker');
+  return {
+    serviceSubnet: fmt(svc),
+    podSubnet: fmt(pod),
+    dnsDomain: DNS_DOMAIN,
+    apiServiceIP: formatIPv4(networkOf(svc) + 1),
+  };
 }
 
 function master(spec: LabSpec, name: string): HostSpec {
@@ -191,7 +190,11 @@ function docs(...objs: Record<string, unknown>[]): string {
  * and the cluster's ClusterConfiguration. With `certificatesDir: HOST_PKI_DIR` this is the file a
  * control-plane step runs `kubeadm init phase control-plane ... --config` with on that master.
  */
-export function renderClusterConfig(spec: LabSpec, masterName: string, o: RenderOptions = { certificatesDir: HOST_PKI_DIR }): string {
+export function renderClusterConfig(
+  spec: LabSpec,
+  masterName: string,
+  o: RenderOptions = { certificatesDir: HOST_PKI_DIR },
+): string {
   return docs(initConfiguration(master(spec, masterName)), clusterConfiguration(spec, o, masterName));
 }
 
@@ -206,7 +209,9 @@ export function renderEtcdCertConfig(spec: LabSpec, masterName: string, o: Rende
  */
 export function renderNodeConfig(spec: LabSpec, nodeName: string, o: RenderOptions): string {
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName) || nodeName.length > 253) {
-    throw new HalabError('BAD_NODE_NAME', `"${nodeName}" is not a valid node name`, { fix: 'use a DNS subdomain: lowercase letters, digits, "-" and "."' });
+    throw new HalabError('BAD_NODE_NAME', `"${nodeName}" is not a valid node name`, {
+      fix: 'use a DNS subdomain: lowercase letters, digits, "-" and "."',
+    });
   }
   const host = spec.hosts.find((h) => h.name === nodeName);
   const address = host?.address ?? masterHosts(spec)[0]?.address ?? spec.vip;

@@ -3,10 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { answerFileProbes, fakeLab, testSpec } from '../etcd/fake-lab.testutil.ts';
-import { checksumScript, distributePki, distributionPlan, parseChecksums, pkiDistributed, staleFiles } from './distribute.ts';
+import { answerFileProbes, fakeLab, testSpec } from '../../engine/fake-lab.testutil.ts';
+import { distributePki, distributionPlan, pkiDistributed } from './distribute.ts';
 import { kubeconfigServer, pkiBatches, pkiTasks, renderGenerationConfigs, setKubeconfigServer } from './generate.ts';
-import { apiServerCertSANs, apiserverEtcdEndpoints, clusterNetworking, renderClusterConfig, renderEtcdCertConfig, renderNodeConfig } from './kubeadm-config.ts';
+import {
+  apiServerCertSANs,
+  apiserverEtcdEndpoints,
+  clusterNetworking,
+  renderClusterConfig,
+  renderEtcdCertConfig,
+  renderNodeConfig,
+} from './kubeadm-config.ts';
 import { localPki } from './paths.ts';
 
 const spec = testSpec();
@@ -61,7 +68,9 @@ describe('kubeadm config', () => {
   });
 
   it('renders the etcd-cert config with local etcd and the member identity', () => {
-    const [init, cluster] = parseAllDocuments(renderEtcdCertConfig(spec, 'm3', { certificatesDir: '/x/members/m3' })).map((d) => d.toJS());
+    const [init, cluster] = parseAllDocuments(
+      renderEtcdCertConfig(spec, 'm3', { certificatesDir: '/x/members/m3' }),
+    ).map((d) => d.toJS());
     expect(init.nodeRegistration.name).toBe('m3');
     expect(init.localAPIEndpoint.advertiseAddress).toBe('10.213.51.23');
     expect(cluster.etcd).toEqual({ local: { dataDir: '/var/lib/etcd/data', serverCertSANs: [], peerCertSANs: [] } });
@@ -69,7 +78,9 @@ describe('kubeadm config', () => {
   });
 
   it('renders a node config for any valid node name, refuses others', () => {
-    const [init] = parseAllDocuments(renderNodeConfig(spec, 'hollow-w1-001', { certificatesDir: '/x' })).map((d) => d.toJS());
+    const [init] = parseAllDocuments(renderNodeConfig(spec, 'hollow-w1-001', { certificatesDir: '/x' })).map((d) =>
+      d.toJS(),
+    );
     expect(init.nodeRegistration.name).toBe('hollow-w1-001');
     expect(init.localAPIEndpoint.advertiseAddress).toBe('10.213.51.21');
     const [w] = parseAllDocuments(renderNodeConfig(spec, 'w2', { certificatesDir: '/x' })).map((d) => d.toJS());
@@ -78,7 +89,8 @@ describe('kubeadm config', () => {
   });
 
   it('gives each kube-apiserver every etcd member (all) or only its own (local, stacked)', () => {
-    const endpoints = (sp: typeof spec, m: string) => parseAllDocuments(renderClusterConfig(sp, m)).map((d) => d.toJS())[1].etcd.external.endpoints;
+    const endpoints = (sp: typeof spec, m: string) =>
+      parseAllDocuments(renderClusterConfig(sp, m)).map((d) => d.toJS())[1].etcd.external.endpoints;
     const all = ['https://10.213.51.21:2379', 'https://10.213.51.22:2379', 'https://10.213.51.23:2379'];
     expect(endpoints(spec, 'm2')).toEqual(all);
     expect(apiserverEtcdEndpoints(spec)).toEqual(all);
@@ -95,21 +107,41 @@ describe('kubeadm config', () => {
 
   it('keeps service and pod ranges off the lab subnet', () => {
     expect(clusterNetworking({ subnet: '10.213.51.0/24' })).toEqual({
-      serviceSubnet: '10.96.0.0/16', podSubnet: '10.244.0.0/16', dnsDomain: 'cluster.local', apiServiceIP: '10.96.0.1',
+      serviceSubnet: '10.96.0.0/16',
+      podSubnet: '10.244.0.0/16',
+      dnsDomain: 'cluster.local',
+      apiServiceIP: '10.96.0.1',
     });
-    expect(clusterNetworking({ subnet: '10.96.5.0/24' })).toMatchObject({ serviceSubnet: '172.30.0.0/16', apiServiceIP: '172.30.0.1', podSubnet: '10.244.0.0/16' });
-    expect(clusterNetworking({ subnet: '10.0.0.0/8' })).toMatchObject({ serviceSubnet: '172.30.0.0/16', podSubnet: '172.20.0.0/16' });
+    expect(clusterNetworking({ subnet: '10.96.5.0/24' })).toMatchObject({
+      serviceSubnet: '172.30.0.0/16',
+      apiServiceIP: '172.30.0.1',
+      podSubnet: '10.244.0.0/16',
+    });
+    expect(clusterNetworking({ subnet: '10.0.0.0/8' })).toMatchObject({
+      serviceSubnet: '172.30.0.0/16',
+      podSubnet: '172.20.0.0/16',
+    });
   });
 
   it('apiserver SANs: VIP, every master address and name, loopback', () => {
-    expect(apiServerCertSANs(spec)).toEqual(['10.213.51.10', '10.213.51.21', '10.213.51.22', '10.213.51.23', 'm1', 'm2', 'm3', '127.0.0.1', 'localhost']);
+    expect(apiServerCertSANs(spec)).toEqual([
+      '10.213.51.10',
+      '10.213.51.21',
+      '10.213.51.22',
+      '10.213.51.23',
+      'm1',
+      'm2',
+      'm3',
+      '127.0.0.1',
+      'localhost',
+    ]);
   });
 });
 
 describe('generation plan', () => {
   const pki = localPki('/lab');
 
-  it('batches what runs side by side after the CAs: each member\'s two runs together, in order; every other run alone', () => {
+  it("batches what runs side by side after the CAs: each member's two runs together, in order; every other run alone", () => {
     const batches = pkiBatches(pkiTasks(spec, pki).filter((t) => !t.ca));
     const members = batches.filter((b) => b.some((t) => t.member));
     expect(members.map((b) => b.map((t) => t.id))).toEqual([
@@ -149,12 +181,23 @@ describe('generation plan', () => {
     const server = tasks.find((t) => t.id === 'certs etcd-server (m2)')!;
     expect(server.args).toEqual(['init', 'phase', 'certs', 'etcd-server']);
     expect(server.outputs).toEqual(['/lab/pki/members/m2/etcd/server.crt', '/lab/pki/members/m2/etcd/server.key']);
-    expect(tasks.find((t) => t.id === 'certs sa')!.outputs).toEqual(['/lab/pki/cluster/sa.key', '/lab/pki/cluster/sa.pub']);
+    expect(tasks.find((t) => t.id === 'certs sa')!.outputs).toEqual([
+      '/lab/pki/cluster/sa.key',
+      '/lab/pki/cluster/sa.pub',
+    ]);
   });
 
   it('renders one config per generation run, with local certificate dirs', () => {
     const c = renderGenerationConfigs(spec, pki);
-    expect([...c.keys()]).toEqual(['cluster.yaml', 'etcd-ca.yaml', 'etcd-m1.yaml', 'etcd-m2.yaml', 'etcd-m3.yaml', 'node-w1.yaml', 'node-w2.yaml']);
+    expect([...c.keys()]).toEqual([
+      'cluster.yaml',
+      'etcd-ca.yaml',
+      'etcd-m1.yaml',
+      'etcd-m2.yaml',
+      'etcd-m3.yaml',
+      'node-w1.yaml',
+      'node-w2.yaml',
+    ]);
     expect(c.get('cluster.yaml')).toContain('certificatesDir: /lab/pki/cluster\n');
     expect(c.get('etcd-m2.yaml')).toContain('certificatesDir: /lab/pki/members/m2\n');
     expect(c.get('etcd-ca.yaml')).toContain('certificatesDir: /lab/pki/cluster\n');
@@ -162,9 +205,24 @@ describe('generation plan', () => {
 
   it('rewrites a kubeconfig server and nothing else', () => {
     const kc = [
-      'apiVersion: v1', 'clusters:', '- cluster:', '    certificate-authority-data: QUJD', '    server: https://10.213.51.21:6443',
-      '  name: etcddev', 'contexts:', '- context:', '    cluster: etcddev', '    user: system:kube-scheduler', '  name: s@etcddev',
-      'current-context: s@etcddev', 'kind: Config', 'users:', '- name: system:kube-scheduler', '  user:', '    client-certificate-data: REVG', '',
+      'apiVersion: v1',
+      'clusters:',
+      '- cluster:',
+      '    certificate-authority-data: QUJD',
+      '    server: https://10.213.51.21:6443',
+      '  name: etcddev',
+      'contexts:',
+      '- context:',
+      '    cluster: etcddev',
+      '    user: system:kube-scheduler',
+      '  name: s@etcddev',
+      'current-context: s@etcddev',
+      'kind: Config',
+      'users:',
+      '- name: system:kube-scheduler',
+      '  user:',
+      '    client-certificate-data: REVG',
+      '',
     ].join('\n');
     const out = setKubeconfigServer(kc, 'https://10.213.51.10:6443');
     expect(kubeconfigServer(out)).toBe('https://10.213.51.10:6443');
@@ -211,29 +269,13 @@ describe('distribution', () => {
   });
 
   it('gives LBs the CA only, workers the CA and their kubelet.conf', () => {
-    expect(plan.filter((f) => f.host === 'lb1')).toEqual([{ host: 'lb1', path: '/etc/halab/pki/ca.crt', local: '/lab/pki/cluster/ca.crt', mode: 0o644 }]);
+    expect(plan.filter((f) => f.host === 'lb1')).toEqual([
+      { host: 'lb1', path: '/etc/halab/pki/ca.crt', local: '/lab/pki/cluster/ca.crt', mode: 0o644 },
+    ]);
     expect(plan.filter((f) => f.host === 'w2').map((f) => [f.path, f.local, f.mode])).toEqual([
       ['/etc/kubernetes/pki/ca.crt', '/lab/pki/cluster/ca.crt', 0o644],
       ['/etc/kubernetes/kubelet.conf', '/lab/pki/nodes/w2/kubelet.conf', 0o600],
     ]);
-  });
-
-  it('parses the checksum probe and finds stale files', () => {
-    const sum = 'a'.repeat(64);
-    const text = `644 ${sum} /etc/kubernetes/pki/ca.crt\n600 ${'b'.repeat(64)} /etc/kubernetes/pki/ca.key\nmissing - /etc/kubernetes/pki/sa.key\n644 ${sum} /etc/kubernetes/pki/sa.pub\n`;
-    const remote = parseChecksums(text);
-    expect(remote.get('/etc/kubernetes/pki/ca.crt')).toEqual({ mode: 0o644, sha256: sum });
-    expect(remote.get('/etc/kubernetes/pki/sa.key')).toBeUndefined();
-    const files = [
-      { host: 'm1', path: '/etc/kubernetes/pki/ca.crt', local: '/l/ca.crt', mode: 0o644 },
-      { host: 'm1', path: '/etc/kubernetes/pki/ca.key', local: '/l/ca.key', mode: 0o600 },
-      { host: 'm1', path: '/etc/kubernetes/pki/sa.key', local: '/l/sa.key', mode: 0o600 },
-      { host: 'm1', path: '/etc/kubernetes/pki/sa.pub', local: '/l/sa.pub', mode: 0o600 },
-    ];
-    const local = new Map([['/l/ca.crt', sum], ['/l/ca.key', 'c'.repeat(64)], ['/l/sa.key', sum], ['/l/sa.pub', sum]]);
-    // ca.key: content differs; sa.key: missing; sa.pub: mode differs
-    expect(staleFiles(files, remote, local).map((f) => f.path)).toEqual(['/etc/kubernetes/pki/ca.key', '/etc/kubernetes/pki/sa.key', '/etc/kubernetes/pki/sa.pub']);
-    expect(checksumScript(['/a', '/b c'])).toContain("for f in /a '/b c'; do");
   });
 
   describe('over a fake SSH layer', () => {
@@ -254,8 +296,12 @@ describe('distribution', () => {
       expect(await pkiDistributed(lab)).toBe(true);
       const m1 = lab.hosts.get('m1')!;
       expect(m1.files.get('/etc/kubernetes/pki/etcd/peer.key')).toMatchObject({ mode: 0o600 });
-      expect(m1.files.get('/etc/kubernetes/pki/etcd/peer.key')!.content.toString()).toBe(`content of ${join(dir, 'pki/members/m1/etcd/peer.key')}`);
-      expect(m1.commands.some((c) => c.startsWith('mkdir -p /etc/kubernetes /etc/kubernetes/pki /etc/kubernetes/pki/etcd'))).toBe(true);
+      expect(m1.files.get('/etc/kubernetes/pki/etcd/peer.key')!.content.toString()).toBe(
+        `content of ${join(dir, 'pki/members/m1/etcd/peer.key')}`,
+      );
+      expect(
+        m1.commands.some((c) => c.startsWith('mkdir -p /etc/kubernetes /etc/kubernetes/pki /etc/kubernetes/pki/etcd')),
+      ).toBe(true);
       expect(lab.hosts.get('lb2')!.files.get('/etc/halab/pki/ca.crt')).toMatchObject({ mode: 0o644 });
       // second run: nothing to upload
       const before = [...lab.hosts.values()].map((h) => h.uploads.length);

@@ -6,20 +6,51 @@ import type { LabApi, SpecCheck, WizardInput } from '../../../provisioning/api/l
 import { app } from '../lib/app.svelte.ts';
 import Wizard from './Wizard.svelte';
 
-const table = [1, 2, 3, 4, 5, 6, 7].map((n) => ({ members: n, majority: Math.floor(n / 2) + 1, tolerated: Math.floor((n - 1) / 2) }));
+const table = [1, 2, 3, 4, 5, 6, 7].map((n) => ({
+  members: n,
+  majority: Math.floor(n / 2) + 1,
+  tolerated: Math.floor((n - 1) / 2),
+}));
 
 function fakeApi(over: Partial<LabApi> = {}) {
   const checkSpec = vi.fn(async (input: WizardInput | { spec: unknown }): Promise<SpecCheck> => {
     const w = input as WizardInput;
-    const hosts = [...Array(w.lbs).keys()].map((i) => ({ name: `lb${i + 1}`, role: 'lb' as const, address: `10.0.0.${11 + i}`, disks: [], ports: [] }));
-    const plan = { lab: w.name, provider: 'netns' as const, subnet: w.subnet, vip: '10.0.0.10', gateway: '10.0.0.1', hosts, quorum: table[w.masters - 1] ?? { members: 0, majority: 1, tolerated: 0 }, quorumTable: table, timers: {} as never, issues: [] };
+    const hosts = [...Array(w.lbs).keys()].map((i) => ({
+      name: `lb${i + 1}`,
+      role: 'lb' as const,
+      address: `10.0.0.${11 + i}`,
+      disks: [],
+      ports: [],
+    }));
+    const plan = {
+      lab: w.name,
+      provider: 'netns' as const,
+      subnet: w.subnet,
+      vip: '10.0.0.10',
+      gateway: '10.0.0.1',
+      hosts,
+      quorum: table[w.masters - 1] ?? { members: 0, majority: 1, tolerated: 0 },
+      quorumTable: table,
+      timers: {} as never,
+      issues: [],
+    };
     if (w.subnet === '10.213.0.0/24') {
-      const issues = [{ severity: 'error' as const, path: 'subnet', message: 'subnet 10.213.0.0/24 overlaps address 10.213.0.1/24 on hl1234', fix: 'use 10.213.1.0/24, which is free' }];
+      const issues = [
+        {
+          severity: 'error' as const,
+          path: 'subnet',
+          message: 'subnet 10.213.0.0/24 overlaps address 10.213.0.1/24 on hl1234',
+          fix: 'use 10.213.1.0/24, which is free',
+        },
+      ];
       return { issues, plan: { ...plan, issues } };
     }
     return { spec: { name: w.name } as never, issues: [], plan };
   });
-  const up = vi.fn(async (input: WizardInput | { spec: unknown }) => ({ runId: 'r1', lab: (input as WizardInput).name }));
+  const up = vi.fn(async (input: WizardInput | { spec: unknown }) => ({
+    runId: 'r1',
+    lab: (input as WizardInput).name,
+  }));
   const api = { listLabs: async () => [], onEvent: () => () => {}, checkSpec, up, ...over } as unknown as LabApi;
   return { api, checkSpec, up };
 }
@@ -30,7 +61,7 @@ describe('Wizard', () => {
   });
   afterEach(() => cleanup());
 
-  it('validates as you type, shows the machine\'s verdict next to the field, and creates only when valid', async () => {
+  it("validates as you type, shows the machine's verdict next to the field, and creates only when valid", async () => {
     const f = fakeApi();
     app.init(f.api);
     render(Wizard, { props: { debounceMs: 0 } });
@@ -53,12 +84,24 @@ describe('Wizard', () => {
     await fireEvent.input(subnet, { target: { value: '10.213.7.0/24' } });
     await screen.findByText('Valid: ready to create');
     await waitFor(() => expect((create as HTMLButtonElement).disabled).toBe(false));
-    expect(f.checkSpec).toHaveBeenLastCalledWith({ name: 'lab7', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2, apiserverEtcd: 'all', timers: {}, snapshots: { intervalS: 60, retain: 5 } });
+    expect(f.checkSpec).toHaveBeenLastCalledWith({
+      name: 'lab7',
+      subnet: '10.213.7.0/24',
+      lbs: 2,
+      masters: 3,
+      workers: 2,
+      apiserverEtcd: 'all',
+      bootstrap: 'kubeadm',
+      timers: {},
+      snapshots: { intervalS: 60, retain: 5 },
+    });
 
     // the etcd topology is a labelled choice that reaches the check
     const topo = screen.getByLabelText('Each apiserver talks to') as HTMLSelectElement;
     await fireEvent.change(topo, { target: { value: 'local' } });
-    await waitFor(() => expect(f.checkSpec).toHaveBeenLastCalledWith(expect.objectContaining({ apiserverEtcd: 'local' })));
+    await waitFor(() =>
+      expect(f.checkSpec).toHaveBeenLastCalledWith(expect.objectContaining({ apiserverEtcd: 'local' })),
+    );
     await waitFor(() => expect((create as HTMLButtonElement).disabled).toBe(false));
 
     await fireEvent.click(create);

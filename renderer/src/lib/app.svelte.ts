@@ -55,7 +55,9 @@ class AppState {
     this.api.onEvent((e) => this.onEvent(e));
     void this.refreshLabs();
     // phases change after a run's last event (ready is recorded once `up` returns): look again now and then
-    setInterval(() => { if (this.connected) void this.refreshLabs(true); }, 4000);
+    setInterval(() => {
+      if (this.connected) void this.refreshLabs(true);
+    }, 4000);
   }
 
   private onEvent(e: LabEvent) {
@@ -111,7 +113,9 @@ class AppState {
   }
 
   private runOf(lab: string | undefined) {
-    return lab ? this.events.runOrder.some((id) => this.events.runs[id]?.lab === lab && this.events.runs[id]?.ok === undefined) : false;
+    return lab
+      ? this.events.runOrder.some((id) => this.events.runs[id]?.lab === lab && this.events.runs[id]?.ok === undefined)
+      : false;
   }
 
   /** Fetch one lab's status (no two at once for the same lab). */

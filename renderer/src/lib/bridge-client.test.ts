@@ -9,23 +9,46 @@ class FakeSocket implements SocketLike {
   onclose: ((ev: unknown) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
   onmessage: ((ev: { data: unknown }) => void) | null = null;
-  constructor(public url: string) { FakeSocket.last = this; }
-  send(d: string) { this.sent.push(d); }
-  close() { this.onclose?.({}); }
-  open() { this.readyState = 1; this.onopen?.({}); }
-  reply(o: unknown) { this.onmessage?.({ data: JSON.stringify(o) }); }
+  constructor(public url: string) {
+    FakeSocket.last = this;
+  }
+  send(d: string) {
+    this.sent.push(d);
+  }
+  close() {
+    this.onclose?.({});
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  reply(o: unknown) {
+    this.onmessage?.({ data: JSON.stringify(o) });
+  }
 }
 
 describe('bridge client', () => {
   it('queues calls until open, matches replies by id, rejects with the ErrorInfo', async () => {
-    const c = createBridgeClient({ url: 'ws://x/api/ws?token=t', socket: (u) => new FakeSocket(u), reconnectMs: 10_000 });
+    const c = createBridgeClient({
+      url: 'ws://x/api/ws?token=t',
+      socket: (u) => new FakeSocket(u),
+      reconnectMs: 10_000,
+    });
     const sock = FakeSocket.last;
     const p1 = c.listLabs();
     const p2 = c.status('lab1');
     expect(sock.sent).toEqual([]);
     sock.open();
-    expect(sock.sent.map((s) => JSON.parse(s))).toEqual([{ id: 1, method: 'listLabs', args: [] }, { id: 2, method: 'status', args: ['lab1'] }]);
-    sock.reply({ type: 'reply', id: 2, ok: false, error: { code: 'NO_LAB', message: 'there is no lab named lab1', fix: 'create it' } });
+    expect(sock.sent.map((s) => JSON.parse(s))).toEqual([
+      { id: 1, method: 'listLabs', args: [] },
+      { id: 2, method: 'status', args: ['lab1'] },
+    ]);
+    sock.reply({
+      type: 'reply',
+      id: 2,
+      ok: false,
+      error: { code: 'NO_LAB', message: 'there is no lab named lab1', fix: 'create it' },
+    });
     sock.reply({ type: 'reply', id: 1, ok: true, value: [] });
     expect(await p1).toEqual([]);
     await expect(p2).rejects.toMatchObject({ code: 'NO_LAB', message: 'there is no lab named lab1', fix: 'create it' });
@@ -56,10 +79,15 @@ describe('bridge client', () => {
 
   it('takes the token from the fragment and keeps it for reloads', () => {
     const store = new Map<string, string>();
-    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    const storage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+    };
     expect(takeToken({ hash: '#token=abc123' }, storage)).toBe('abc123');
     expect(takeToken({ hash: '' }, storage)).toBe('abc123');
     expect(takeToken({ hash: '' })).toBeUndefined();
-    expect(socketUrl({ protocol: 'http:', host: '127.0.0.1:7420' }, 'a b')).toBe('ws://127.0.0.1:7420/api/ws?token=a%20b');
+    expect(socketUrl({ protocol: 'http:', host: '127.0.0.1:7420' }, 'a b')).toBe(
+      'ws://127.0.0.1:7420/api/ws?token=a%20b',
+    );
   });
 });

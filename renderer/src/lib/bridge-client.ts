@@ -1,20 +1,18 @@
 // LabApi over the `halab ui` WebSocket: the renderer's transport when there is no Electron
 // preload (window.lab). Calls made while (re)connecting wait for the socket; a call whose
 // connection drops is rejected with DISCONNECTED; the socket reconnects by itself.
-import type { LabApi, LabApiMethod, LabEvent } from '../../../provisioning/api/lab-api.ts';
-import type { ErrorInfo } from '../../../provisioning/api/types.ts';
+import {
+  LAB_API_METHODS,
+  type BridgeMessage,
+  type BridgeRequest,
+  type LabApi,
+  type LabApiMethod,
+  type LabEvent,
+} from '../../../provisioning/api/lab-api.ts';
 import { LabError } from './errors.ts';
 
-/** Every request method of LabApi (exhaustive: the compiler checks it against the contract). */
-const METHOD_SET = {
-  listLabs: true, checkSpec: true, up: true, resume: true, cancel: true, down: true, status: true, doctor: true, providers: true,
-  drills: true, runDrill: true, drillContinue: true, reports: true, report: true, snapshots: true, takeSnapshot: true,
-  openTerminal: true, terminalInput: true, resizeTerminal: true, closeTerminal: true,
-} satisfies Record<LabApiMethod, true>;
-export const METHODS = Object.keys(METHOD_SET) as LabApiMethod[];
-
-type Reply = { type: 'reply'; id: number | null; ok: true; value: unknown } | { type: 'reply'; id: number | null; ok: false; error: ErrorInfo };
-type ServerMessage = Reply | { type: 'events'; events: LabEvent[] };
+/** Every request method of LabApi (the one list, in provisioning/api/lab-api.ts). */
+export const METHODS = Object.keys(LAB_API_METHODS) as LabApiMethod[];
 
 export interface SocketLike {
   readyState: number;
@@ -58,13 +56,13 @@ export function createBridgeClient(o: BridgeClientOptions): BridgeClient {
     sock.onopen = () => {
       isOpen = true;
       o.onConnection?.(true);
-      if (listeners.size) sock.send(JSON.stringify({ type: 'ready' }));
+      if (listeners.size) sock.send(JSON.stringify({ type: 'ready' } satisfies BridgeRequest));
       for (const s of outbox.splice(0)) sock.send(s);
     };
     sock.onmessage = (ev) => {
-      let msg: ServerMessage;
+      let msg: BridgeMessage;
       try {
-        msg = JSON.parse(String(ev.data)) as ServerMessage;
+        msg = JSON.parse(String(ev.data)) as BridgeMessage;
       } catch {
         return;
       }
@@ -85,7 +83,13 @@ export function createBridgeClient(o: BridgeClientOptions): BridgeClient {
       ws = undefined;
       if (was) o.onConnection?.(false);
       for (const [id, p] of pending) {
-        p.reject(new LabError({ code: 'DISCONNECTED', message: 'the connection to halab ui was lost', fix: 'check that `halab ui` is still running; the page reconnects by itself' }));
+        p.reject(
+          new LabError({
+            code: 'DISCONNECTED',
+            message: 'the connection to halab ui was lost',
+            fix: 'check that `halab ui` is still running; the page reconnects by itself',
+          }),
+        );
         pending.delete(id);
       }
       if (!closed) setTimeout(connect, o.reconnectMs ?? 1000);
@@ -93,17 +97,20 @@ export function createBridgeClient(o: BridgeClientOptions): BridgeClient {
   };
   connect();
 
-  const call = (method: LabApiMethod, args: unknown[]) => new Promise<unknown>((resolve, reject) => {
-    const id = nextId++;
-    pending.set(id, { resolve, reject });
-    sendRaw(JSON.stringify({ id, method, args }));
-  });
+  const call = (method: LabApiMethod, args: unknown[]) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      sendRaw(JSON.stringify({ id, method, args } satisfies BridgeRequest));
+    });
 
   const api = {
     onEvent(cb: (e: LabEvent) => void) {
       listeners.add(cb);
-      if (listeners.size === 1 && ws && isOpen) ws.send(JSON.stringify({ type: 'ready' }));
-      return () => { listeners.delete(cb); };
+      if (listeners.size === 1 && ws && isOpen) ws.send(JSON.stringify({ type: 'ready' } satisfies BridgeRequest));
+      return () => {
+        listeners.delete(cb);
+      };
     },
     close() {
       closed = true;

@@ -19,7 +19,12 @@ export function asErrorInfo(err: unknown): ErrorInfo {
   if (err && typeof err === 'object') {
     const o = err as Partial<ErrorInfo>;
     if (typeof o.message === 'string') {
-      return { code: typeof o.code === 'string' ? o.code : 'ERROR', message: o.message, fix: typeof o.fix === 'string' ? o.fix : undefined, details: typeof o.details === 'string' ? o.details : undefined };
+      return {
+        code: typeof o.code === 'string' ? o.code : 'ERROR',
+        message: o.message,
+        fix: typeof o.fix === 'string' ? o.fix : undefined,
+        details: typeof o.details === 'string' ? o.details : undefined,
+      };
     }
   }
   return { code: 'ERROR', message: String(err) };

@@ -84,7 +84,10 @@ export function outages(samples: readonly ProbeSample[], kind: ProbeKind): Outag
     }
   }
   if (cur) out.push(cur);
-  const ends = sorted.filter((s) => s.ok === true).map((s) => s.t + s.latencyMs).sort((a, b) => a - b);
+  const ends = sorted
+    .filter((s) => s.ok === true)
+    .map((s) => s.t + s.latencyMs)
+    .sort((a, b) => a - b);
   // requests of a sparse kind (writes: one per 400 ms) are further apart than that on their own
   const every = median(sorted.slice(1).map((s, i) => s.t - sorted[i]!.t)) ?? 0;
   const minGap = Math.max(STALL_MS, 2.5 * every);
@@ -92,7 +95,8 @@ export function outages(samples: readonly ProbeSample[], kind: ProbeKind): Outag
   for (let i = 1; i < ends.length; i++) {
     const from = ends[i - 1]!;
     const to = ends[i]!;
-    if (to - from >= minGap && !out.some((o) => o.from < to && o.to > from)) stalls.push({ kind, from, to, open: false, failures: 0 });
+    if (to - from >= minGap && !out.some((o) => o.from < to && o.to > from))
+      stalls.push({ kind, from, to, open: false, failures: 0 });
   }
   return [...out, ...stalls].sort((a, b) => a.from - b.from);
 }
@@ -102,7 +106,11 @@ export function availability(b: KindBucket): number | undefined {
   return n ? b.ok / n : undefined;
 }
 
-export function chartModel(samples: readonly ProbeSample[], marks: readonly DrillMark[] = [], o: { bucketMs?: number; windowMs?: number; now?: number } = {}): ChartModel {
+export function chartModel(
+  samples: readonly ProbeSample[],
+  marks: readonly DrillMark[] = [],
+  o: { bucketMs?: number; windowMs?: number; now?: number } = {},
+): ChartModel {
   const bucketMs = o.bucketMs ?? 500;
   let ts = samples.map((s) => s.t);
   const last = ts.length ? Math.max(...ts) : (o.now ?? Date.now());
@@ -113,7 +121,11 @@ export function chartModel(samples: readonly ProbeSample[], marks: readonly Dril
   const t0 = Math.floor(first / bucketMs) * bucketMs;
   const t1 = Math.max(t0 + bucketMs, Math.ceil((last + 1) / bucketMs) * bucketMs);
   const n = Math.round((t1 - t0) / bucketMs);
-  const buckets: Bucket[] = Array.from({ length: n }, (_, i) => ({ t: t0 + i * bucketMs, read: emptyKind(), write: emptyKind() }));
+  const buckets: Bucket[] = Array.from({ length: n }, (_, i) => ({
+    t: t0 + i * bucketMs,
+    read: emptyKind(),
+    write: emptyKind(),
+  }));
   const lat: Record<ProbeKind, number[][]> = { read: buckets.map(() => []), write: buckets.map(() => []) };
   let maxLatencyMs = 0;
   for (const s of shown) {
@@ -146,7 +158,16 @@ export function chartModel(samples: readonly ProbeSample[], marks: readonly Dril
       longestOutageMs: Math.max(0, ...outs.filter((x) => x.kind === k).map((x) => x.to - x.from)),
     };
   }
-  return { t0, t1, bucketMs, buckets, outages: outs, marks: marks.filter((m) => m.t >= t0 && m.t <= t1), maxLatencyMs, totals };
+  return {
+    t0,
+    t1,
+    bucketMs,
+    buckets,
+    outages: outs,
+    marks: marks.filter((m) => m.t >= t0 && m.t <= t1),
+    maxLatencyMs,
+    totals,
+  };
 }
 
 export interface ChartGeometry {
@@ -175,7 +196,10 @@ export function chartGeometry(m: ChartModel, width: number, height: number): Cha
     let pen = false;
     for (const b of m.buckets) {
       const v = f(b[kind]);
-      if (v === undefined) { pen = false; continue; }
+      if (v === undefined) {
+        pen = false;
+        continue;
+      }
       const px = x(b.t + m.bucketMs / 2);
       d += `${pen ? 'L' : 'M'}${px},${Math.round(y(v) * 10) / 10}`;
       pen = true;
@@ -188,11 +212,14 @@ export function chartGeometry(m: ChartModel, width: number, height: number): Cha
   const ticks: ChartGeometry['ticks'] = [];
   for (let s = 0; s * 1000 <= span; s += stepS) ticks.push({ x: x(m.t0 + s * 1000), label: `${s}s` });
   return {
-    width, height,
+    width,
+    height,
     availability: { read: path('read', availability, ay), write: path('write', availability, ay) },
     latency: { read: path('read', (b) => b.medianLatencyMs, ly), write: path('write', (b) => b.medianLatencyMs, ly) },
     outages: m.outages.map((o) => ({
-      kind: o.kind, x: x(o.from), w: Math.max(2, x(o.to) - x(o.from)),
+      kind: o.kind,
+      x: x(o.from),
+      w: Math.max(2, x(o.to) - x(o.from)),
       label: `${o.kind} outage ${((o.to - o.from) / 1000).toFixed(1)} s${o.open ? ' (ongoing)' : ''}, ${o.failures ? `${o.failures} failed request${o.failures === 1 ? '' : 's'}` : 'no failed request: the answers came late'}`,
     })),
     marks: m.marks.map((mk) => ({ x: x(mk.t), label: mk.label, kind: mk.kind })),

@@ -3,7 +3,18 @@ import type { LabEvent } from '../../../../provisioning/api/lab-api.ts';
 import type { DrillResult } from '../../../../provisioning/api/drills.ts';
 import { initialEvents, latestDrill, latestRun, logsOf, MAX_LOGS, reduce, reduceAll, runProgress } from './events.ts';
 
-const start: LabEvent = { type: 'run:start', runId: 'r1', lab: 'lab1', action: 'up', steps: [{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }, { id: 'c', title: 'C' }], at: 1000 };
+const start: LabEvent = {
+  type: 'run:start',
+  runId: 'r1',
+  lab: 'lab1',
+  action: 'up',
+  steps: [
+    { id: 'a', title: 'A' },
+    { id: 'b', title: 'B' },
+    { id: 'c', title: 'C' },
+  ],
+  at: 1000,
+};
 
 describe('event reducer: runs', () => {
   it('follows a run through its steps: status, progress, durations, per-host logs', () => {
@@ -34,7 +45,14 @@ describe('event reducer: runs', () => {
     const s = reduceAll(initialEvents(), [
       start,
       { type: 'step:start', runId: 'r1', stepId: 'a', title: 'A', at: 1001 },
-      { type: 'run:end', runId: 'r1', ok: false, durationMs: 50, error: { code: 'CANCELLED', message: 'up was cancelled' }, at: 1050 },
+      {
+        type: 'run:end',
+        runId: 'r1',
+        ok: false,
+        durationMs: 50,
+        error: { code: 'CANCELLED', message: 'up was cancelled' },
+        at: 1050,
+      },
     ]);
     expect(s.runs.r1).toMatchObject({ ok: false, cancelled: true, durationMs: 50, error: { code: 'CANCELLED' } });
     expect(s.runs.r1!.steps[0]!.status).toBe('failed');
@@ -51,14 +69,25 @@ describe('event reducer: runs', () => {
 
   it('caps the log', () => {
     let s = reduce(initialEvents(), start);
-    s = reduceAll(s, Array.from({ length: MAX_LOGS + 10 }, (_, i) => ({ type: 'step:log', runId: 'r1', level: 'info', message: String(i), at: i }) as LabEvent));
+    s = reduceAll(
+      s,
+      Array.from(
+        { length: MAX_LOGS + 10 },
+        (_, i) => ({ type: 'step:log', runId: 'r1', level: 'info', message: String(i), at: i }) as LabEvent,
+      ),
+    );
     expect(s.runs.r1!.logs).toHaveLength(MAX_LOGS);
     expect(s.runs.r1!.logs[0]!.message).toBe('10');
   });
 
   it('keeps statuses, errors and terminal exits', () => {
     const s = reduceAll(initialEvents(), [
-      { type: 'status', lab: 'lab1', status: { lab: 'lab1', phase: 'ready', provider: 'netns', vip: 'v', hosts: [] }, at: 5 },
+      {
+        type: 'status',
+        lab: 'lab1',
+        status: { lab: 'lab1', phase: 'ready', provider: 'netns', vip: 'v', hosts: [] },
+        at: 5,
+      },
       { type: 'error', error: { code: 'X', message: 'y' } },
       { type: 'terminal:exit', id: 't1', code: 0 },
       { type: 'terminal:data', id: 't1', data: 'ignored' },
@@ -70,11 +99,44 @@ describe('event reducer: runs', () => {
 });
 
 describe('event reducer: drills', () => {
-  const result: DrillResult = { runId: 'd1', drill: 'lb-failover', lab: 'lab1', startedAt: '', durationMs: 9, ok: true, predictions: [], measurements: [], probe: [], checks: [{ id: 'k', title: 'K', ok: true, expected: 'e', observed: 'o' }], marks: [], walkthrough: [] };
+  const result: DrillResult = {
+    runId: 'd1',
+    drill: 'lb-failover',
+    lab: 'lab1',
+    startedAt: '',
+    durationMs: 9,
+    ok: true,
+    predictions: [],
+    measurements: [],
+    probe: [],
+    checks: [{ id: 'k', title: 'K', ok: true, expected: 'e', observed: 'o' }],
+    marks: [],
+    walkthrough: [],
+  };
   it('folds a drill run: steps, waiting, samples, marks, checks, commands, end', () => {
     const s = reduceAll(initialEvents(), [
-      { type: 'drill:start', runId: 'd1', drill: 'lb-failover', lab: 'lab1', predictions: [{ id: 'p', label: 'VIP moves', value: 0.7, unit: 's', formula: 'f', margin: 1 }], steps: [{ id: 's1', phase: 'explain', title: 'Explain' }, { id: 's2', phase: 'act', title: 'Stop lb1' }], at: 1 },
-      { type: 'drill:step', runId: 'd1', stepId: 's1', phase: 'explain', title: 'Explain', status: 'start', text: 'the VIP…', at: 2 },
+      {
+        type: 'drill:start',
+        runId: 'd1',
+        drill: 'lb-failover',
+        lab: 'lab1',
+        predictions: [{ id: 'p', label: 'VIP moves', value: 0.7, unit: 's', formula: 'f', margin: 1 }],
+        steps: [
+          { id: 's1', phase: 'explain', title: 'Explain' },
+          { id: 's2', phase: 'act', title: 'Stop lb1' },
+        ],
+        at: 1,
+      },
+      {
+        type: 'drill:step',
+        runId: 'd1',
+        stepId: 's1',
+        phase: 'explain',
+        title: 'Explain',
+        status: 'start',
+        text: 'the VIP…',
+        at: 2,
+      },
       { type: 'drill:step', runId: 'd1', stepId: 's1', phase: 'explain', title: 'Explain', status: 'done', at: 3 },
       { type: 'drill:step', runId: 'd1', stepId: 's2', phase: 'act', title: 'Stop lb1', status: 'waiting', at: 4 },
     ]);
@@ -83,8 +145,16 @@ describe('event reducer: drills', () => {
     expect(s.drills.d1!.steps[0]!.text).toBe('the VIP…');
     const s2 = reduceAll(s, [
       { type: 'drill:step', runId: 'd1', stepId: 's2', phase: 'act', title: 'Stop lb1', status: 'start', at: 5 },
-      { type: 'drill:samples', runId: 'd1', samples: [{ t: 5, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 3 }] },
-      { type: 'drill:samples', runId: 'd1', samples: [{ t: 6, kind: 'read', op: 'GET /readyz', ok: false, latencyMs: 1000 }] },
+      {
+        type: 'drill:samples',
+        runId: 'd1',
+        samples: [{ t: 5, kind: 'read', op: 'GET /readyz', ok: true, latencyMs: 3 }],
+      },
+      {
+        type: 'drill:samples',
+        runId: 'd1',
+        samples: [{ t: 6, kind: 'read', op: 'GET /readyz', ok: false, latencyMs: 1000 }],
+      },
       { type: 'drill:mark', runId: 'd1', mark: { t: 5, label: 'lb1 stopped', kind: 'fault' } },
       { type: 'drill:check', runId: 'd1', check: { id: 'k', title: 'K', ok: false, expected: 'e', observed: 'x' } },
       { type: 'drill:check', runId: 'd1', check: { id: 'k', title: 'K', ok: true, expected: 'e', observed: 'o' } },

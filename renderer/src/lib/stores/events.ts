@@ -2,7 +2,15 @@
 // runs (steps with status, progress and durations; logs per host), drill runs (steps, probe
 // samples, marks, checks, commands, result), the latest status of each lab, errors. Pure: the
 // same events give the same state; the input state is never modified.
-import type { CheckResult, DrillEvent, DrillMark, DrillPhase, DrillResult, Prediction, ProbeSample } from '../../../../provisioning/api/drills.ts';
+import type {
+  CheckResult,
+  DrillEvent,
+  DrillMark,
+  DrillPhase,
+  DrillResult,
+  Prediction,
+  ProbeSample,
+} from '../../../../provisioning/api/drills.ts';
 import type { LabEvent } from '../../../../provisioning/api/lab-api.ts';
 import type { ErrorInfo, LabStatus } from '../../../../provisioning/api/types.ts';
 
@@ -120,10 +128,23 @@ function reduceDrill(s: EventsState, e: DrillEvent): EventsState {
   switch (e.type) {
     case 'drill:start': {
       const d: DrillView = {
-        runId: e.runId, drill: e.drill, lab: e.lab, startedAt: e.at, predictions: e.predictions,
-        steps: e.steps.map((st) => ({ ...st, status: 'pending' })), logs: [], marks: [], samples: [], checks: [], commands: [],
+        runId: e.runId,
+        drill: e.drill,
+        lab: e.lab,
+        startedAt: e.at,
+        predictions: e.predictions,
+        steps: e.steps.map((st) => ({ ...st, status: 'pending' })),
+        logs: [],
+        marks: [],
+        samples: [],
+        checks: [],
+        commands: [],
       };
-      return { ...s, drills: { ...s.drills, [e.runId]: d }, drillOrder: [...s.drillOrder.filter((x) => x !== e.runId), e.runId] };
+      return {
+        ...s,
+        drills: { ...s.drills, [e.runId]: d },
+        drillOrder: [...s.drillOrder.filter((x) => x !== e.runId), e.runId],
+      };
     }
     case 'drill:step':
       return updateDrill(s, e.runId, (d) => {
@@ -139,20 +160,36 @@ function reduceDrill(s: EventsState, e: DrillEvent): EventsState {
         return { ...d, steps, waiting };
       });
     case 'drill:log':
-      return updateDrill(s, e.runId, (d) => ({ ...d, logs: cap([...d.logs, { at: e.at, level: 'info', message: e.message, host: e.host }], MAX_LOGS) }));
+      return updateDrill(s, e.runId, (d) => ({
+        ...d,
+        logs: cap([...d.logs, { at: e.at, level: 'info', message: e.message, host: e.host }], MAX_LOGS),
+      }));
     case 'drill:mark':
       return updateDrill(s, e.runId, (d) => ({ ...d, marks: [...d.marks, e.mark] }));
     case 'drill:samples':
       return updateDrill(s, e.runId, (d) => ({ ...d, samples: cap([...d.samples, ...e.samples], MAX_SAMPLES) }));
     case 'drill:check':
-      return updateDrill(s, e.runId, (d) => ({ ...d, checks: [...d.checks.filter((c) => c.id !== e.check.id), e.check] }));
+      return updateDrill(s, e.runId, (d) => ({
+        ...d,
+        checks: [...d.checks.filter((c) => c.id !== e.check.id), e.check],
+      }));
     case 'drill:command':
-      return updateDrill(s, e.runId, (d) => ({ ...d, commands: [...d.commands, { host: e.host, command: e.command, why: e.why }] }));
+      return updateDrill(s, e.runId, (d) => ({
+        ...d,
+        commands: [...d.commands, { host: e.host, command: e.command, why: e.why }],
+      }));
     case 'drill:end':
       return updateDrill(s, e.runId, (d) => ({
-        ...d, ok: e.ok, result: e.result, reportDir: e.reportDir, endedAt: e.at, waiting: undefined,
+        ...d,
+        ok: e.ok,
+        result: e.result,
+        reportDir: e.reportDir,
+        endedAt: e.at,
+        waiting: undefined,
         // steps still running when the drill ended did not finish
-        steps: d.steps.map((st) => (st.status === 'running' || st.status === 'waiting' ? { ...st, status: e.ok ? 'done' : 'failed' } : st)),
+        steps: d.steps.map((st) =>
+          st.status === 'running' || st.status === 'waiting' ? { ...st, status: e.ok ? 'done' : 'failed' } : st,
+        ),
         checks: d.checks.length ? d.checks : e.result.checks,
       }));
   }
@@ -162,26 +199,49 @@ export function reduce(s: EventsState, e: LabEvent): EventsState {
   switch (e.type) {
     case 'run:start': {
       const r: RunView = {
-        runId: e.runId, lab: e.lab, action: e.action, startedAt: e.at,
-        steps: e.steps.map((st) => ({ id: st.id, title: st.title, status: 'pending' })), logs: [], hosts: [],
+        runId: e.runId,
+        lab: e.lab,
+        action: e.action,
+        startedAt: e.at,
+        steps: e.steps.map((st) => ({ id: st.id, title: st.title, status: 'pending' })),
+        logs: [],
+        hosts: [],
       };
-      return { ...s, runs: { ...s.runs, [e.runId]: r }, runOrder: [...s.runOrder.filter((x) => x !== e.runId), e.runId] };
+      return {
+        ...s,
+        runs: { ...s.runs, [e.runId]: r },
+        runOrder: [...s.runOrder.filter((x) => x !== e.runId), e.runId],
+      };
     }
     case 'step:start':
-      return updateRun(s, e.runId, (r) => updateStep(r, e.stepId, (st) => ({ ...st, title: e.title || st.title, status: 'running', startedAt: e.at })));
+      return updateRun(s, e.runId, (r) =>
+        updateStep(r, e.stepId, (st) => ({ ...st, title: e.title || st.title, status: 'running', startedAt: e.at })),
+      );
     case 'step:progress':
-      return updateRun(s, e.runId, (r) => updateStep(r, e.stepId, (st) => ({ ...st, progress: { done: e.done, total: e.total, detail: e.detail } })));
+      return updateRun(s, e.runId, (r) =>
+        updateStep(r, e.stepId, (st) => ({ ...st, progress: { done: e.done, total: e.total, detail: e.detail } })),
+      );
     case 'step:end':
-      return updateRun(s, e.runId, (r) => updateStep(r, e.stepId, (st) => ({ ...st, status: e.status, durationMs: e.durationMs, error: e.error })));
+      return updateRun(s, e.runId, (r) =>
+        updateStep(r, e.stepId, (st) => ({ ...st, status: e.status, durationMs: e.durationMs, error: e.error })),
+      );
     case 'step:log':
       return updateRun(s, e.runId, (r) => ({
         ...r,
-        logs: cap([...r.logs, { at: e.at, level: e.level, message: e.message, host: e.host, stepId: e.stepId }], MAX_LOGS),
+        logs: cap(
+          [...r.logs, { at: e.at, level: e.level, message: e.message, host: e.host, stepId: e.stepId }],
+          MAX_LOGS,
+        ),
         hosts: e.host && !r.hosts.includes(e.host) ? [...r.hosts, e.host] : r.hosts,
       }));
     case 'run:end':
       return updateRun(s, e.runId, (r) => ({
-        ...r, ok: e.ok, durationMs: e.durationMs, error: e.error, endedAt: e.at, cancelled: e.error?.code === 'CANCELLED',
+        ...r,
+        ok: e.ok,
+        durationMs: e.durationMs,
+        error: e.error,
+        endedAt: e.at,
+        cancelled: e.error?.code === 'CANCELLED',
         steps: r.steps.map((st) => (st.status === 'running' ? { ...st, status: e.ok ? 'done' : 'failed' } : st)),
       }));
     case 'status':
@@ -210,10 +270,21 @@ export function latestRun(s: EventsState, lab: string, action?: string): RunView
   return undefined;
 }
 
-export function latestDrill(s: EventsState, lab: string): DrillView | undefined {
+/**
+ * The most recent drill run of `lab`; `only`: of that drill (the live probe: "watch"), `except`:
+ * any other (the Drills screen does not show a watch).
+ */
+export function latestDrill(
+  s: EventsState,
+  lab: string,
+  o: { only?: string; except?: string } = {},
+): DrillView | undefined {
   for (let i = s.drillOrder.length - 1; i >= 0; i--) {
     const d = s.drills[s.drillOrder[i]!];
-    if (d && d.lab === lab) return d;
+    if (!d || d.lab !== lab) continue;
+    if (o.only !== undefined && d.drill !== o.only) continue;
+    if (o.except !== undefined && d.drill === o.except) continue;
+    return d;
   }
   return undefined;
 }
@@ -224,7 +295,8 @@ export function runProgress(r: RunView): number {
   let done = 0;
   for (const st of r.steps) {
     if (st.status === 'done' || st.status === 'skipped') done += 1;
-    else if (st.status === 'running' && st.progress && st.progress.total > 0) done += Math.min(1, st.progress.done / st.progress.total);
+    else if (st.status === 'running' && st.progress && st.progress.total > 0)
+      done += Math.min(1, st.progress.done / st.progress.total);
   }
   return done / r.steps.length;
 }

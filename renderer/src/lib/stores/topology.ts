@@ -18,7 +18,15 @@ export interface MapHost {
 
 export interface MapModel {
   vip: string;
+  /** THE holder of the VIP (undefined: none, or several: see vipHolders). */
   vipHolder?: string;
+  /** Every LB with the VIP; two or more live ones = split brain. */
+  vipHolders: string[];
+  splitBrain: boolean;
+  /** Where the VIP is, in words: "lb1", "lb1 AND lb2 (split brain)", "nobody". */
+  vipText: string;
+  /** The control plane's unhealthy signals (ControlPlaneStatus.problems). */
+  problems: string[];
   apiViaVip?: boolean;
   lbs: MapHost[];
   masters: MapHost[];
@@ -48,8 +56,14 @@ export function mapModel(st: LabStatus): MapModel {
         const up = lb.backends.filter((b) => b.up).length;
         facts.push(`HAProxy sees ${up}/${lb.backends.length} apiservers up`);
         if (h.reachable && !lb.reachable) problems.push('keepalived state unreadable');
+        if (lb.hasVip && lb.backends.length && lb.usableBackends === 0)
+          problems.push('holds the VIP with 0 usable backends');
       }
-      if (cp.vipHolder === h.name) badges.push({ text: `VIP ${st.vip}`, kind: 'vip' });
+      if (cp.splitBrain && cp.vipHolders.includes(h.name))
+        badges.push({ text: `VIP ${st.vip} (split brain)`, kind: 'bad' });
+      else if (cp.vipHolder === h.name) badges.push({ text: `VIP ${st.vip}`, kind: 'vip' });
+      if (cp.splitBrain && cp.vipHolders.includes(h.name))
+        problems.push(`split brain: the VIP is also on ${cp.vipHolders.filter((x) => x !== h.name).join(', ')}`);
     }
     if (cp && h.role === 'master') {
       const m = cp.etcd.find((x) => x.name === h.name);
@@ -60,7 +74,8 @@ export function mapModel(st: LabStatus): MapModel {
       facts.push(`apiserver ${a?.ready ? 'ready' : 'not ready'}`);
       if (m?.leader) badges.push({ text: 'etcd leader', kind: 'leader' });
       for (const l of cp.leases) {
-        if (holderHost(l.holder) === h.name) badges.push({ text: `${l.name.replace(/^kube-/, '')} leader`, kind: 'lease' });
+        if (holderHost(l.holder) === h.name)
+          badges.push({ text: `${l.name.replace(/^kube-/, '')} leader`, kind: 'lease' });
       }
     }
     if (cp && h.role === 'worker') {
@@ -73,9 +88,16 @@ export function mapModel(st: LabStatus): MapModel {
     const health: Health = !h.reachable ? 'down' : problems.length ? 'degraded' : 'healthy';
     return { name: h.name, role: h.role, address: h.address, health, problems, badges, facts };
   });
+  const holders = cp?.vipHolders ?? [];
   return {
     vip: st.vip,
     vipHolder: cp?.vipHolder,
+    vipHolders: holders,
+    splitBrain: cp?.splitBrain ?? false,
+    vipText: cp?.splitBrain
+      ? `${holders.join(' AND ')} (split brain)`
+      : (cp?.vipHolder ?? (holders.length ? holders.join(' AND ') : 'nobody')),
+    problems: cp?.problems ?? [],
     apiViaVip: cp?.apiViaVip,
     lbs: hosts.filter((h) => h.role === 'lb'),
     masters: hosts.filter((h) => h.role === 'master'),

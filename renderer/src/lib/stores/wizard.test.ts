@@ -1,12 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import type { SpecCheck } from '../../../../provisioning/api/lab-api.ts';
-import { canCreate, defaultForm, fieldOf, issuesFor, localIssues, mergeIssues, quorumRow, toWizardInput } from './wizard.ts';
+import {
+  canCreate,
+  defaultForm,
+  fieldOf,
+  issuesFor,
+  localIssues,
+  mergeIssues,
+  quorumRow,
+  toWizardInput,
+} from './wizard.ts';
 
 describe('wizard validation', () => {
   it('the default form is valid locally and becomes the reference topology', () => {
     const f = defaultForm('lab1', '10.213.7.0/24');
     expect(localIssues(f)).toEqual([]);
-    expect(toWizardInput(f)).toEqual({ name: 'lab1', subnet: '10.213.7.0/24', lbs: 2, masters: 3, workers: 2, apiserverEtcd: 'all', timers: {}, snapshots: { intervalS: 60, retain: 5 } });
+    expect(toWizardInput(f)).toEqual({
+      name: 'lab1',
+      subnet: '10.213.7.0/24',
+      lbs: 2,
+      masters: 3,
+      workers: 2,
+      apiserverEtcd: 'all',
+      bootstrap: 'kubeadm',
+      timers: {},
+      snapshots: { intervalS: 60, retain: 5 },
+    });
   });
 
   it.each([
@@ -21,7 +40,11 @@ describe('wizard validation', () => {
     ['snapshots.intervalS', { snapshotIntervalS: 'often' }, /not a number/],
   ])('flags %s at once', (field, patch, msg) => {
     const issues = localIssues({ ...defaultForm(), ...patch });
-    expect(issuesFor(issues, field).map((i) => i.message).join()).toMatch(msg);
+    expect(
+      issuesFor(issues, field)
+        .map((i) => i.message)
+        .join(),
+    ).toMatch(msg);
   });
 
   it('timers: blank means default, numbers are passed, junk is an error', () => {
@@ -62,13 +85,24 @@ describe('wizard validation', () => {
     const ok: SpecCheck = { spec: {} as never, issues: [] };
     expect(canCreate([], ok, JSON.stringify(input), input)).toBe(true);
     expect(canCreate([], ok, JSON.stringify({ ...input, masters: 5 }), input)).toBe(false);
-    expect(canCreate([], { issues: [{ severity: 'error', path: 'subnet', message: 'x', fix: '' }] }, JSON.stringify(input), input)).toBe(false);
+    expect(
+      canCreate(
+        [],
+        { issues: [{ severity: 'error', path: 'subnet', message: 'x', fix: '' }] },
+        JSON.stringify(input),
+        input,
+      ),
+    ).toBe(false);
     expect(canCreate(localIssues({ ...f, name: '' }), ok, JSON.stringify(input), input)).toBe(false);
     expect(canCreate([], undefined, undefined, input)).toBe(false);
   });
 
   it('finds the quorum row of the chosen size', () => {
-    const table = [1, 2, 3, 4, 5].map((n) => ({ members: n, majority: Math.floor(n / 2) + 1, tolerated: Math.floor((n - 1) / 2) }));
+    const table = [1, 2, 3, 4, 5].map((n) => ({
+      members: n,
+      majority: Math.floor(n / 2) + 1,
+      tolerated: Math.floor((n - 1) / 2),
+    }));
     expect(quorumRow(table, 3)).toEqual({ members: 3, majority: 2, tolerated: 1 });
     expect(quorumRow(table, 0)).toBeUndefined();
   });

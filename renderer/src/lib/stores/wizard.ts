@@ -15,6 +15,7 @@ export interface WizardForm {
   workers: string;
   /** Which etcd members each kube-apiserver uses. */
   apiserverEtcd: 'all' | 'local';
+  bootstrap: 'kubeadm' | 'fast';
   /** Timers the user changed (empty string = the default). */
   timers: Partial<Record<TimerKey, string>>;
   snapshotIntervalS: string;
@@ -34,13 +35,24 @@ export const TIMER_FIELDS: { key: TimerKey; label: string; unit: string; def: nu
   { key: 'leaseDurationS', label: 'Leader lease duration', unit: 's', def: 8 },
   { key: 'renewDeadlineS', label: 'Leader renew deadline', unit: 's', def: 6 },
   { key: 'retryPeriodS', label: 'Leader retry period', unit: 's', def: 2 },
-  { key: 'nodeStatusUpdateFrequencyS', label: 'Node status update frequency', unit: 's', def: 4 },
-  { key: 'nodeMonitorGracePeriodS', label: 'Node monitor grace period', unit: 's', def: 16 },
+  { key: 'nodeStatusUpdateFrequencyS', label: 'Node status update frequency', unit: 's', def: 10 },
+  { key: 'nodeMonitorGracePeriodS', label: 'Node monitor grace period', unit: 's', def: 20 },
   { key: 'podEvictionTolerationS', label: 'Pod eviction toleration', unit: 's', def: 10 },
 ];
 
 export function defaultForm(name = 'halab', subnet = '10.213.0.0/24'): WizardForm {
-  return { name, subnet, lbs: '2', masters: '3', workers: '2', apiserverEtcd: 'all', timers: {}, snapshotIntervalS: '60', snapshotRetain: '5' };
+  return {
+    name,
+    subnet,
+    lbs: '2',
+    masters: '3',
+    workers: '2',
+    apiserverEtcd: 'all',
+    bootstrap: 'kubeadm',
+    timers: {},
+    snapshotIntervalS: '60',
+    snapshotRetain: '5',
+  };
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
@@ -64,20 +76,41 @@ export function localIssues(f: WizardForm): SpecIssue[] {
   const out: SpecIssue[] = [];
   if (!f.name) out.push(err('name', 'the lab needs a name', 'e.g. lab1'));
   else if (f.name.length > 20) out.push(err('name', `"${f.name}" is longer than 20 characters`, 'use a shorter name'));
-  else if (!LABEL.test(f.name)) out.push(err('name', `"${f.name}" is not a DNS label`, 'lower-case letters, digits and inner hyphens, e.g. lab-1'));
+  else if (!LABEL.test(f.name))
+    out.push(err('name', `"${f.name}" is not a DNS label`, 'lower-case letters, digits and inner hyphens, e.g. lab-1'));
   const m = CIDR.exec(f.subnet.trim());
   if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
     out.push(err('subnet', `"${f.subnet}" is not an IPv4 network`, 'write it as address/prefix, e.g. 10.213.7.0/24'));
   }
-  for (const [k, label] of [['lbs', 'load balancers'], ['masters', 'masters'], ['workers', 'workers']] as const) {
-    if (intIn(f[k], 0, COUNT_LIMITS[k]) === undefined) out.push(err(k, `${label}: "${f[k]}" is not a whole number from 0 to ${COUNT_LIMITS[k]}`, `choose 0 to ${COUNT_LIMITS[k]}`));
+  for (const [k, label] of [
+    ['lbs', 'load balancers'],
+    ['masters', 'masters'],
+    ['workers', 'workers'],
+  ] as const) {
+    if (intIn(f[k], 0, COUNT_LIMITS[k]) === undefined)
+      out.push(
+        err(
+          k,
+          `${label}: "${f[k]}" is not a whole number from 0 to ${COUNT_LIMITS[k]}`,
+          `choose 0 to ${COUNT_LIMITS[k]}`,
+        ),
+      );
   }
   for (const t of TIMER_FIELDS) {
     const v = f.timers[t.key];
-    if (v !== undefined && v !== '' && num(v) === undefined) out.push(err(`timers.${t.key}`, `${t.label}: "${v}" is not a number`, `e.g. ${t.def}`));
+    if (v !== undefined && v !== '' && num(v) === undefined)
+      out.push(err(`timers.${t.key}`, `${t.label}: "${v}" is not a number`, `e.g. ${t.def}`));
   }
-  if (num(f.snapshotIntervalS) === undefined) out.push(err('snapshots.intervalS', `snapshot interval "${f.snapshotIntervalS}" is not a number of seconds`, '0 turns the schedule off; e.g. 60'));
-  if (num(f.snapshotRetain) === undefined) out.push(err('snapshots.retain', `"${f.snapshotRetain}" snapshots to keep is not a number`, 'e.g. 5'));
+  if (num(f.snapshotIntervalS) === undefined)
+    out.push(
+      err(
+        'snapshots.intervalS',
+        `snapshot interval "${f.snapshotIntervalS}" is not a number of seconds`,
+        '0 turns the schedule off; e.g. 60',
+      ),
+    );
+  if (num(f.snapshotRetain) === undefined)
+    out.push(err('snapshots.retain', `"${f.snapshotRetain}" snapshots to keep is not a number`, 'e.g. 5'));
   return out;
 }
 
@@ -97,6 +130,7 @@ export function toWizardInput(f: WizardForm): WizardInput | undefined {
     masters: Number(f.masters),
     workers: Number(f.workers),
     apiserverEtcd: f.apiserverEtcd,
+    bootstrap: f.bootstrap,
     timers,
     snapshots: { intervalS: Number(f.snapshotIntervalS), retain: Number(f.snapshotRetain) },
   };
@@ -104,7 +138,15 @@ export function toWizardInput(f: WizardForm): WizardInput | undefined {
 
 /** The form field an issue belongs to ("" = the lab as a whole). */
 export function fieldOf(path: string): string {
-  if (path === 'name' || path === 'subnet' || path === 'vip' || path === 'lbs' || path === 'masters' || path === 'workers') return path === 'vip' ? 'subnet' : path;
+  if (
+    path === 'name' ||
+    path === 'subnet' ||
+    path === 'vip' ||
+    path === 'lbs' ||
+    path === 'masters' ||
+    path === 'workers'
+  )
+    return path === 'vip' ? 'subnet' : path;
   if (path.startsWith('timers.') || path.startsWith('snapshots.')) return path;
   if (path.startsWith('hosts')) return 'hosts';
   return '';
@@ -117,7 +159,10 @@ export function mergeIssues(local: SpecIssue[], server: SpecIssue[] | undefined)
   const out: SpecIssue[] = [];
   for (const i of [...local, ...(server ?? []).filter((i) => !localFields.has(fieldOf(i.path)))]) {
     const k = `${i.severity}|${i.path}|${i.message}`;
-    if (!seen.has(k)) { seen.add(k); out.push(i); }
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(i);
+    }
   }
   return out;
 }
@@ -127,7 +172,12 @@ export function issuesFor(issues: SpecIssue[], field: string): SpecIssue[] {
 }
 
 /** Create is allowed when the server accepted exactly this input and nothing local is wrong. */
-export function canCreate(local: SpecIssue[], check: SpecCheck | undefined, checkedFor: string | undefined, input: WizardInput | undefined): boolean {
+export function canCreate(
+  local: SpecIssue[],
+  check: SpecCheck | undefined,
+  checkedFor: string | undefined,
+  input: WizardInput | undefined,
+): boolean {
   if (!input || local.some((i) => i.severity === 'error') || !check?.spec) return false;
   return checkedFor === JSON.stringify(input);
 }
