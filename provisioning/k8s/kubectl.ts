@@ -7,6 +7,7 @@ import { run } from '../exec/local.ts';
 import type { ExecOptions, ExecResult } from '../exec/types.ts';
 import { binaryPath } from '../artifacts/kubernetes.ts';
 import { localPki } from '../steps/pki/paths.ts';
+import pRetry from 'p-retry';
 import { sleep } from '../util/poll.ts';
 
 export function adminKubeconfig(dir: string): string {
@@ -143,26 +144,21 @@ export function holderHost(holder: string | undefined): string | undefined {
 /**
  * `kubectl apply -f -` from this machine through the VIP, without client-side validation (which
  * downloads the OpenAPI schema first: too slow for kubectl's 5 s request timeout on a loaded
- * machine), retried a few times (apply is idempotent).
+ * machine). Apply is idempotent, so a failed call is tried again (p-retry: `attempts` calls in all,
+ * 1 s then 2 s, 4 s, ... apart); rejects with the last call's error.
  */
 export async function applyManifest(
   lab: { state: LabState; dir: string },
   manifest: string,
   attempts = 4,
 ): Promise<void> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      await kubectl(lab, ['apply', '--validate=false', '-f', '-'], {
+  await pRetry(
+    () =>
+      kubectl(lab, ['apply', '--validate=false', '-f', '-'], {
         input: manifest,
         timeoutMs: 60_000,
         requestTimeoutS: 20,
-      });
-      return;
-    } catch (err) {
-      last = err;
-      await sleep(1000 * (i + 1));
-    }
-  }
-  throw last;
+      }),
+    { retries: attempts - 1, minTimeout: 1000, factor: 2, randomize: false },
+  );
 }

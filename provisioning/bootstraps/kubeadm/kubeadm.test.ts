@@ -1,7 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { testSpec } from '../../engine/fake-lab.testutil.ts';
+import { fakeLab, testSpec } from '../../engine/fake-lab.testutil.ts';
+import type { StepTools } from '../../engine/runner.ts';
+import { joinNode } from './steps.ts';
 import { DisksSchema, LabSpecInputSchema, SnapshotsSchema, TimersSchema } from '../../spec/schema.ts';
 import { kubeadmComponents, staticPodCommand } from './components.ts';
 import { corednsConfigMap, kubeletPatch, renderInit, renderJoin } from './config.ts';
@@ -168,6 +170,43 @@ describe('components', () => {
     expect(ids.at(-1)).toBe('control-plane:leaders');
     expect(kubeadmBootstrap.nodeNames(spec)).toEqual(['m1', 'm2', 'm3', 'w1', 'w2']);
     expect(kubeadmBootstrap.hasControlPlane({ completedSteps: ['kubeadm:init'] } as never)).toBe(true);
+  });
+});
+
+describe('kubeadm join', () => {
+  const PREFLIGHT = "error execution phase preflight: couldn't validate the identity of the API Server";
+  // each call to `kubeadm join` on w1 answers with the next reply (the last one repeats)
+  function labAnswering(replies: { exitCode: number; stderr?: string }[]) {
+    const joins: string[] = [];
+    const lab = fakeLab(testSpec(), (host, command) => {
+      if (!command.includes('kubeadm join')) return undefined;
+      joins.push(host.host);
+      return replies[Math.min(joins.length, replies.length) - 1];
+    });
+    const logs: string[] = [];
+    const t: StepTools = { signal: new AbortController().signal, log: (m) => logs.push(m), progress: () => {} };
+    return { lab, t, joins, logs };
+  }
+
+  it('tries a join that failed in its preflight phase again, 3 calls at most, then reports kubeadm', async () => {
+    const ok = labAnswering([{ exitCode: 1, stderr: PREFLIGHT }, { exitCode: 0 }]);
+    await joinNode(ok.lab, 'w1', ok.t, 1);
+    expect(ok.joins).toEqual(['w1', 'w1']);
+    expect(ok.logs).toContain('kubeadm join failed in its preflight phase: trying again (2/3)');
+
+    const never = labAnswering([{ exitCode: 1, stderr: PREFLIGHT }]);
+    await expect(joinNode(never.lab, 'w1', never.t, 1)).rejects.toMatchObject({
+      code: 'KUBEADM_FAILED',
+      message: 'kubeadm join on w1 failed (exit 1)',
+    });
+    expect(never.joins).toHaveLength(3);
+  });
+
+  it('does not try again a join that failed after its preflight phase (it may have changed the node)', async () => {
+    const late = labAnswering([{ exitCode: 1, stderr: 'error execution phase kubelet-start: timed out' }]);
+    await expect(joinNode(late.lab, 'w1', late.t, 1)).rejects.toMatchObject({ code: 'KUBEADM_FAILED' });
+    expect(late.joins).toHaveLength(1);
+    expect(late.logs.some((l) => l.includes('trying again'))).toBe(false);
   });
 });
 

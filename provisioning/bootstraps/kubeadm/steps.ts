@@ -9,6 +9,7 @@
 //   kubeadm:join        `kubeadm join --control-plane` on the other masters, `kubeadm join` on the workers
 //   kubeadm:nodes-ready every node Ready, kube-proxy everywhere, CoreDNS answering
 import { readFileSync } from 'node:fs';
+import pRetry, { AbortError } from 'p-retry';
 import { join } from 'node:path';
 import { imagesDir, checkImages, ensureImages, IMAGE_INDEX, type ImageRef } from '../../artifacts/images.ts';
 import { KUBERNETES_VERSION } from '../../artifacts/version.ts';
@@ -24,7 +25,7 @@ import { staleOnHost, syncFiles } from '../../hosts/files.ts';
 import type { FileSpec } from '../../hosts/services.ts';
 import { kubectl, kubectlJson, nodes, objectExists } from '../../k8s/kubectl.ts';
 import { clusterHosts, masterHosts } from '../../spec/roles.ts';
-import { poll, sleep } from '../../util/poll.ts';
+import { poll } from '../../util/poll.ts';
 import { INIT_CONFIG, JOIN_CONFIG, corednsConfigMap, kubeletPatch, renderInit, renderJoin } from './config.ts';
 import {
   CNI_CONFLIST,
@@ -293,6 +294,36 @@ function kubeadmFailed(
   });
 }
 
+/**
+ * `kubeadm join --config JOIN_CONFIG` on host `h` (the config already uploaded). A join that fails
+ * in its preflight phase (the API slow to answer through the VIP on a loaded machine) has written
+ * nothing on the node, so it is tried again: 3 calls at most, `retryDelayMs` apart (p-retry). Any
+ * other failure, or the third, rejects with KUBEADM_FAILED (kubeadm's last lines, the kubelet log).
+ */
+export async function joinNode(lab: LabContext, h: string, t: StepTools, retryDelayMs = 5000): Promise<void> {
+  await pRetry(
+    async () => {
+      const r = await kubeadm(lab, h, `join --config ${JOIN_CONFIG}`, t);
+      if (r.exitCode === 0) return;
+      const err = kubeadmFailed(h, 'join', r, lab);
+      throw PREFLIGHT_FAILED.test(r.stderr) ? err : new AbortError(err); // AbortError: no retry
+    },
+    {
+      retries: 2,
+      minTimeout: retryDelayMs,
+      factor: 1,
+      signal: t.signal,
+      onFailedAttempt: (err) => {
+        if (err.retriesLeft > 0)
+          t.log(`kubeadm join failed in its preflight phase: trying again (${err.attemptNumber + 1}/3)`, {
+            host: h,
+            level: 'warn',
+          });
+      },
+    },
+  );
+}
+
 export const kubeadmInit: Step<LabContext> = {
   id: 'kubeadm:init',
   title:
@@ -371,15 +402,7 @@ export const kubeadmJoin: Step<LabContext> = {
     await forEachLimit(todo, todo.length, async (h) => {
       await lab.remote(h).exec(`mkdir -p ${JOIN_CONFIG.replace(/\/[^/]+$/, '')}`);
       await lab.remote(h).upload(JOIN_CONFIG, renderJoin(spec, h, secrets), 0o600);
-      // a join that fails in its preflight phase (the API slow to answer through the VIP on a
-      // loaded machine) has written nothing on the node: it is tried again, at most 3 times
-      let r = await kubeadm(lab, h, `join --config ${JOIN_CONFIG}`, t);
-      for (let attempt = 2; attempt <= 3 && r.exitCode !== 0 && PREFLIGHT_FAILED.test(r.stderr); attempt++) {
-        t.log(`kubeadm join failed in its preflight phase: trying again (${attempt}/3)`, { host: h, level: 'warn' });
-        await sleep(5000, t.signal);
-        r = await kubeadm(lab, h, `join --config ${JOIN_CONFIG}`, t);
-      }
-      if (r.exitCode !== 0) throw kubeadmFailed(h, 'join', r, lab);
+      await joinNode(lab, h, t);
       t.progress(++n, todo.length, `${h} joined`);
     });
   },
