@@ -37,7 +37,8 @@ export function formatControlPlane(cp: ControlPlaneStatus): string[] {
               .filter((b) => !b.up)
               .map((b) => ` [${b.server} down: ${b.lastCheck ?? '?'}]`)
               .join('')}`
-          : (lb.error ?? 'unreachable')
+          : // the error names the host already ("lb1: not answering for 5 s")
+            (lb.error?.replace(new RegExp(`^${lb.name}: `), '') ?? 'unreachable')
       }`,
     );
   }

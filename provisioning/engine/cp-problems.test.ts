@@ -61,6 +61,14 @@ describe('controlPlaneProblems', () => {
     );
   });
 
+  it('names an LB that does not answer once, in the problems and in its own line', () => {
+    const cp = healthy();
+    cp.lbs[0] = { ...cp.lbs[0]!, reachable: false, error: 'lb1: not answering for 5 s', backends: [] };
+    const p = controlPlaneProblems(cp);
+    expect(p).toContain('lb1: not answering for 5 s');
+    expect(formatControlPlane({ ...cp, problems: p })).toContain('  lb1: not answering for 5 s');
+  });
+
   it('etcd that cannot be asked at all is a problem, not an empty list', () => {
     expect(controlPlaneProblems({ ...healthy(), etcd: [], etcdLeader: undefined })).toEqual([
       'etcd does not answer: no master could run etcdctl (see the masters above)',

@@ -36,17 +36,20 @@ export function hostFsScript(i: HostFsInput): string {
   const hostsFile = ['127.0.0.1 localhost', ...i.hosts.map((x) => `${x.address} ${x.name}`), ''].join('\n');
   return [
     `hostname ${shq(i.host)}`,
+    // this namespace's copies of /run/netns and of the lab's ns files would pin those namespaces:
+    // first, while the lab directory is still visible here
+    `umount -R -l /run/netns 2>/dev/null || true`,
+    `umount -R -l ${shq(i.nsDir)} 2>/dev/null || true`,
     `mount -t overlay ${tag('etc')} -o lowerdir=/etc,upperdir=${shq(join(i.hostDir, 'etc.upper'))},workdir=${shq(join(i.hostDir, 'etc.work'))} /etc`,
     `mount -t overlay ${tag('varlib')} -o lowerdir=/var/lib,upperdir=${shq(join(i.hostDir, 'varlib.upper'))},workdir=${shq(join(i.hostDir, 'varlib.work'))} /var/lib`,
-    // the cache must be bound before /root (where it usually lives) is covered
-    // /mnt (for temporary mounts, present on every Debian/Ubuntu) becomes the host's own tmpfs
+    // every source under the lab directory or the cache is mounted before /root is covered: both
+    // usually live under it (~/.local/state/halab, ~/.cache/halab when run as root)
+    `mount --bind ${shq(join(i.hostDir, 'log'))} /var/log`,
+    // /mnt (for temporary mounts, present on every Debian/Ubuntu) becomes the host's own tmpfs,
+    // then the cache is shown in it
     `mkdir -p /mnt && mount -t tmpfs -o mode=0755,size=1m ${tag('mnt')} /mnt`,
     `mkdir -p ${HOST_CACHE} && mount --bind ${shq(i.cache)} ${HOST_CACHE} && mount -o remount,bind,ro ${HOST_CACHE}`,
     `mount --bind ${shq(join(i.hostDir, 'root'))} /root`,
-    `mount --bind ${shq(join(i.hostDir, 'log'))} /var/log`,
-    // this namespace's copies of /run/netns and of the lab's ns files would pin those namespaces
-    `umount -R -l /run/netns 2>/dev/null || true`,
-    `umount -R -l ${shq(i.nsDir)} 2>/dev/null || true`,
     `mount -t tmpfs -o mode=0755,size=64m ${tag('run')} /run`,
     `umount -l /sys && mount -t sysfs ${tag('sys')} /sys`,
     `echo ${shq(i.host)} > /etc/hostname`,

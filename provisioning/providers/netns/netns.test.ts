@@ -77,6 +77,28 @@ describe('a host filesystem view', () => {
     expect(s).toContain('10.213.0.31 w1\n');
     expect(s.trim().split('\n').at(-1)).toContain('halab-lab1-m1-tmp /tmp');
   });
+
+  it('mounts everything it takes from the lab directory before /root is covered (the default state lives under ~)', () => {
+    const hostDir = '/root/.local/state/halab/labs/lab1/hosts/m1';
+    const s = hostFsScript({
+      lab: 'lab1',
+      host: 'm1',
+      hostDir,
+      nsDir: '/root/.local/state/halab/labs/lab1/ns',
+      cache: '/root/.cache/halab',
+      hosts: [{ name: 'm1', address: '10.213.0.21' }],
+    });
+    const lines = s.split('\n');
+    const coverRoot = lines.findIndex((l) => l.endsWith(' /root'));
+    expect(lines[coverRoot]).toBe(`mount --bind ${hostDir}/root /root`);
+    // every later mount that reads from under /root would see the host's own (empty) /root instead
+    const sourcesAfter = lines.slice(coverRoot + 1).filter((l) => /^mount .*\/root\//.test(l));
+    expect(sourcesAfter).toEqual([]);
+    // and the lab's namespace files are unmounted while they are still visible (else they pin the namespaces)
+    expect(lines.indexOf('umount -R -l /root/.local/state/halab/labs/lab1/ns 2>/dev/null || true')).toBeLessThan(
+      coverRoot,
+    );
+  });
 });
 
 describe('netns state', () => {
