@@ -11,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EngineEvent } from '../../provisioning/api/types.ts';
 import { labTag } from '../../provisioning/state/store.ts';
@@ -26,10 +26,14 @@ export function isRoot(): boolean {
 /**
  * A fresh HALAB_HOME for this test file; returns it and sets process.env for in-process engine
  * calls and the CLI. KUBECONFIG points into it too (`up` merges a context into the default
- * kubeconfig): a test never touches the real ~/.kube/config.
+ * kubeconfig): a test never touches the real ~/.kube/config. `underHome`: in ~/.local/state, next
+ * to the default state directory (a host's /root covers it, as it does a user's own labs), instead
+ * of under /tmp.
  */
-export function freshHome(tag: string): string {
-  const home = mkdtempSync(join(tmpdir(), `halab-it-${tag}-`));
+export function freshHome(tag: string, o: { underHome?: boolean } = {}): string {
+  const parent = o.underHome ? join(homedir(), '.local', 'state') : tmpdir();
+  mkdirSync(parent, { recursive: true });
+  const home = mkdtempSync(join(parent, `halab-it-${tag}-`));
   process.env.HALAB_HOME = home;
   process.env.KUBECONFIG = join(home, 'kube', 'config');
   return home;

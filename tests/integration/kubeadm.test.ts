@@ -15,7 +15,8 @@ const NS = 'itkad-web';
 const NODES = ['m1', 'm2', 'm3', 'w1', 'w2'];
 
 describe.skipIf(!!skip).sequential('the kubeadm bootstrap on a real lab', () => {
-  const fx = useLab({ tag: 'kad', name: LAB, subnet: SUBNET, input: { bootstrap: 'kubeadm' } });
+  // the state under ~ like a user's own labs (covered inside each host by its own /root)
+  const fx = useLab({ tag: 'kad', name: LAB, subnet: SUBNET, input: { bootstrap: 'kubeadm' }, underHome: true });
   const kubectl = (args: string[], o: { input?: string; allowFail?: boolean } = {}) =>
     run(binaryPath('kubectl'), ['--kubeconfig', adminKubeconfig(fx.lab.dir), '--request-timeout=20s', ...args], {
       timeoutMs: 60_000,

@@ -17,11 +17,18 @@ export interface LabFixture {
  * Register beforeAll/afterAll for the lab `name` in `subnet`, built from the spec fields in
  * `input` (everything else defaults: the reference lab).
  */
-export function useLab(o: { tag: string; name: string; subnet: string; input?: Record<string, unknown> }): LabFixture {
+export function useLab(o: {
+  tag: string;
+  name: string;
+  subnet: string;
+  input?: Record<string, unknown>;
+  /** HALAB_HOME under ~/.local/state, like the default (see freshHome). */
+  underHome?: boolean;
+}): LabFixture {
   let home = '';
   let lab: LabHandle | undefined;
   beforeAll(async () => {
-    home = freshHome(o.tag);
+    home = freshHome(o.tag, { underHome: o.underHome });
     const v = validateSpec({ ...o.input, name: o.name, subnet: o.subnet }, await machineNetworks());
     if (!v.spec) throw new Error(v.issues.map((i) => i.message).join('; '));
     const res = await up(v.spec, { emit: () => {} });
