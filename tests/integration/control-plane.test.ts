@@ -79,9 +79,10 @@ describe.skipIf(!!skip)('control plane on the netns lab', () => {
     const kc = readKubeconfig();
     expect(kc['current-context']).toBe(`halab-${LAB}`);
     expect(entriesNamed(kc, 'kind-dev')).toEqual(OTHER_CONTEXT);
-    // no flags, no --kubeconfig: only KUBECONFIG (this test's "default" file) in the environment
+    // no flags, no --kubeconfig: only KUBECONFIG (this test's "default" file) in the environment,
+    // and HOME for kubectl's discovery cache (without one it writes ./.kube into the checkout)
     const { stdout } = await promisify(execFile)(kubectlPath(lab.state), ['get', 'nodes'], {
-      env: { PATH: process.env.PATH, KUBECONFIG: process.env.KUBECONFIG },
+      env: { PATH: process.env.PATH, KUBECONFIG: process.env.KUBECONFIG, HOME: home },
       timeout: 30_000,
     });
     const rows = stdout.trim().split('\n').slice(1);
