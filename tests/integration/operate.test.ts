@@ -324,8 +324,13 @@ describe.skipIf(!!skip).sequential('issue 12 on a kubeadm lab', () => {
     console.log(`replace m1 (kubeadm): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     expect((await t.members('m2')).find((m) => m.name === 'm1')!.ID).toBe(id);
     await t.healthy();
-    const pods = await t.k(['-n', 'kube-system', 'get', 'pod', 'kube-apiserver-m1', '-o', 'jsonpath={.status.phase}']);
-    expect(pods.stdout).toBe('Running');
+    // the new m1's kubelet reports its static pod's status (the mirror pod) some seconds after
+    // the apiserver itself is ready: Pending until then
+    const phase = async () =>
+      (await t.k(['-n', 'kube-system', 'get', 'pod', 'kube-apiserver-m1', '-o', 'jsonpath={.status.phase}'], true))
+        .stdout;
+    await t.until('kube-apiserver-m1 Running', async () => (await phase()) === 'Running', 60_000).catch(() => {});
+    expect(await phase()).toBe('Running');
   });
 
   it('after a restore, the kubelet that ran a pod the restore forgot stops it', async () => {
