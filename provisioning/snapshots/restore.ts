@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import type { DrillEvent, DrillResult, Prediction } from '../api/drills.ts';
 import type { LabSpec } from '../api/types.ts';
 import type { Component } from '../bootstraps/types.ts';
-import { executeDrill, type Drill, type DrillContext } from '../drills/engine.ts';
+import { executeDrill, type Drill, type DrillContext, type DrillStep } from '../drills/engine.ts';
 import { writeReport } from '../drills/report.ts';
 import type { LabHandle } from '../engine/handle.ts';
 import type { LabContext } from '../engine/context.ts';
@@ -201,6 +201,45 @@ export function restoreMemberScript(spec: LabSpec, master: string, snapshot: str
     `chmod 700 ${ETCD_DATA_DIR}`,
     `rm -f ${INITIAL_STATE_OVERRIDE}`,
   ].join('\n');
+}
+
+/**
+ * The drill step that restores every member from `file(ctx)` (a path on each master's disk B) with
+ * restoreMemberScript, in parallel over SSH, each command shown and explained; the members swapped
+ * so far are pushed to `ctx.vars.swapped` (the rollback's list). Used by `halab snapshot restore`
+ * and the etcd-restore drill. Measures `restore-cmds` in s.
+ */
+export function restoreMembersStep(file: (ctx: DrillContext) => string): DrillStep {
+  return {
+    id: 'restore',
+    phase: 'act',
+    title: 'Restore every member into a new data dir and swap it in',
+    explain: (ctx) =>
+      `On every master: etcdctl snapshot restore with the member's name and peer URL, the full --initial-cluster and a NEW cluster token (${restoreToken(ctx.spec, ctx.runId)}), into ${ETCD_DATA_DIR}.restore on disk A, then swapped in; the previous data dir (if there is one) is kept as ${ETCD_DATA_DIR}.pre-restore until the next restore.`,
+    run: async (ctx) => {
+      const token = restoreToken(ctx.spec, ctx.runId);
+      const swapped = ((ctx.vars as { swapped?: string[] }).swapped ??= []);
+      const t0 = Date.now();
+      await Promise.all(
+        masterHosts(ctx.spec).map(async (m) => {
+          await ctx.command(
+            m.name,
+            restoreMemberScript(ctx.spec, m.name, file(ctx), token),
+            'restore this member from the snapshot into a new data dir and swap it in',
+            { timeoutMs: 180_000 },
+          );
+          swapped.push(m.name);
+        }),
+      );
+      ctx.measure({
+        id: 'restore-cmds',
+        label: 'snapshot restore + swap on every member',
+        value: (Date.now() - t0) / 1000,
+        unit: 's',
+        how: 'in parallel over SSH',
+      });
+    },
+  };
 }
 
 export function predictRestore(spec: LabSpec): Prediction[] {
@@ -392,35 +431,7 @@ export function restoreProcedure(snap: ChosenSnapshot): Drill {
           ctx.mark('etcd stopped everywhere', 'info');
         },
       },
-      {
-        id: 'restore',
-        phase: 'act',
-        title: 'Restore every member into a new data dir and swap it in',
-        explain: (ctx) =>
-          `On every master: etcdctl snapshot restore with the member's name and peer URL, the full --initial-cluster and a NEW cluster token (${restoreToken(ctx.spec, ctx.runId)}), into ${ETCD_DATA_DIR}.restore on disk A, then swapped in; the previous data dir (if there is one) is kept as ${ETCD_DATA_DIR}.pre-restore until the next restore.`,
-        run: async (ctx) => {
-          const token = restoreToken(ctx.spec, ctx.runId);
-          const t0 = Date.now();
-          await Promise.all(
-            masterHosts(ctx.spec).map(async (m) => {
-              await ctx.command(
-                m.name,
-                restoreMemberScript(ctx.spec, m.name, snap.file, token),
-                'restore this member from the snapshot into a new data dir and swap it in',
-                { timeoutMs: 180_000 },
-              );
-              v(ctx).swapped.push(m.name);
-            }),
-          );
-          ctx.measure({
-            id: 'restore-cmds',
-            label: 'snapshot restore + swap on every member',
-            value: (Date.now() - t0) / 1000,
-            unit: 's',
-            how: 'in parallel over SSH',
-          });
-        },
-      },
+      restoreMembersStep(() => snap.file),
       {
         id: 'start-etcd',
         phase: 'act',

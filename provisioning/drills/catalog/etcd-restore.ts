@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import type { Prediction } from '../../api/drills.ts';
 import type { LabSpec } from '../../api/types.ts';
 import { HalabError } from '../../errors.ts';
-import { shjoin } from '../../exec/types.ts';
 import { kubectl, kubectlJson } from '../../k8s/kubectl.ts';
 import { SNAPSHOT_DIR, saveSnapshot } from '../../snapshots/index.ts';
+import { restoreMembersStep } from '../../snapshots/restore.ts';
 import {
   ETCDCTL_BIN,
   clusterHealthy,
@@ -21,8 +21,8 @@ import {
   parseEndpointStatus,
 } from '../../steps/etcd/etcdctl.ts';
 
-import { clusterToken, initialCluster } from '../../steps/etcd/render.ts';
-import { ETCD_DATA_DIR, etcdClientURL, etcdPeerURL } from '../../steps/pki/kubeadm-config.ts';
+import { clusterToken } from '../../steps/etcd/render.ts';
+import { ETCD_DATA_DIR, etcdClientURL } from '../../steps/pki/kubeadm-config.ts';
 import type { Component, ComponentAction } from '../../bootstraps/types.ts';
 import type { Drill, DrillContext } from '../engine.ts';
 import { applyManifest } from '../probe.ts';
@@ -71,41 +71,6 @@ export function predictEtcdRestore(spec: LabSpec): Prediction[] {
       formula: `the apiservers shutting down gracefully (≈ ${stop} s${pods ? ': the kubelet stops the static pods whose manifests were moved out' : ''}) + etcd restore (≈ ${n(etcd)} s) + the apiservers starting on the restored data (≈ ${start} s${pods ? ': the kubelet starts them again from their manifests' : ''}) + HAProxy rise ${t.haproxyCheckRise} × ${t.haproxyCheckInterMs} ms (apiserver times measured on a loaded 2-core machine)`,
     },
   ];
-}
-
-export function restoreToken(spec: LabSpec, runId: string): string {
-  return `${clusterToken(spec)}-restore-${runId.slice(-4)}`;
-}
-
-/** The restore of one member, as a script a user can paste (pure). */
-export function restoreScript(spec: LabSpec, master: string, snapshot: string, token: string): string {
-  const m = masterHosts(spec).find((h) => h.name === master)!;
-  const restore = `${ETCD_DATA_DIR}.restore`;
-  const previous = `${ETCD_DATA_DIR}.pre-restore`;
-  return [
-    'set -e',
-    `rm -rf ${restore}`,
-    `ETCDCTL_API=3 ${shjoin([
-      ETCDCTL_BIN,
-      'snapshot',
-      'restore',
-      snapshot,
-      '--name',
-      m.name,
-      '--initial-cluster',
-      initialCluster(spec),
-      '--initial-cluster-token',
-      token,
-      '--initial-advertise-peer-urls',
-      etcdPeerURL(m.address),
-      '--data-dir',
-      restore,
-    ])}`,
-    `rm -rf ${previous}`,
-    `mv ${ETCD_DATA_DIR} ${previous}`,
-    `mv ${restore} ${ETCD_DATA_DIR}`,
-    `chmod 700 ${ETCD_DATA_DIR}`,
-  ].join('\n');
 }
 
 interface Vars {
@@ -308,36 +273,7 @@ export const etcdRestore: Drill = {
         });
       },
     },
-    {
-      id: 'restore',
-      phase: 'act',
-      title: 'Restore every member into a new data dir and swap it in',
-      explain: (ctx) =>
-        `On every master: etcdctl snapshot restore with the member's name and peer URL, the full --initial-cluster, and a NEW cluster token (${restoreToken(ctx.spec, ctx.runId)}), into ${ETCD_DATA_DIR}.restore on disk A; the old data dir is kept as ${ETCD_DATA_DIR}.pre-restore until the next restore.`,
-      run: async (ctx) => {
-        const snap = v(ctx).snapshot!;
-        const token = restoreToken(ctx.spec, ctx.runId);
-        const t0 = Date.now();
-        await Promise.all(
-          masterHosts(ctx.spec).map(async (m) => {
-            await ctx.command(
-              m.name,
-              restoreScript(ctx.spec, m.name, snap.file, token),
-              'restore this member from the snapshot into a new data dir and swap it in',
-              { timeoutMs: 120_000 },
-            );
-            v(ctx).swapped.push(m.name);
-          }),
-        );
-        ctx.measure({
-          id: 'restore-cmds',
-          label: 'snapshot restore + swap on every member',
-          value: (Date.now() - t0) / 1000,
-          unit: 's',
-          how: 'in parallel over SSH',
-        });
-      },
-    },
+    restoreMembersStep((ctx) => v(ctx).snapshot!.file),
     {
       id: 'start-etcd',
       phase: 'act',
